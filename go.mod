@@ -9,5 +9,7 @@ require (
 
 require (
 	github.com/prometheus/client_model v0.6.3 // indirect
+	go.uber.org/multierr v1.10.0 // indirect
+	go.uber.org/zap v1.28.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )

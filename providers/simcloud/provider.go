@@ -3,7 +3,10 @@ package simcloud
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/specscale/specscale/providers"
 )
@@ -160,4 +163,71 @@ func (l *Local) Apply(ctx context.Context, c providers.Change) (providers.Result
 
 func resultOf(e Entry) providers.Result {
 	return providers.Result{Outcome: e.Outcome, OrderID: e.OrderID, RequestID: fmt.Sprintf("SIM-%d", e.Seq)}
+}
+
+// Validate checks a simulated account's options.
+func Validate(acct providers.Account) error {
+	_, err := decodeOptions(acct)
+	return err
+}
+
+func decodeOptions(acct providers.Account) (Options, error) {
+	var o Options
+	if err := acct.DecodeOptions(&o); err != nil {
+		return o, err
+	}
+	for i, in := range o.Instances {
+		if !providers.ValidInstanceID(in.ID) {
+			return o, acct.OptionsError("instances", "instances[%d].id %q: want letters, digits, '-' and '_'", i, in.ID)
+		}
+		for r := range in.Values {
+			if !providers.IsKnownResource(providers.Resource(r)) {
+				return o, acct.OptionsError("instances", "instances[%d].values: unknown resource %q", i, r)
+			}
+		}
+	}
+	for r := range o.Ranges {
+		if !providers.IsKnownResource(providers.Resource(r)) {
+			return o, acct.OptionsError("ranges", "unknown resource %q", r)
+		}
+	}
+	if o.URL != "" && (o.StateFile != "" || len(o.Instances) > 0) {
+		return o, acct.OptionsError("url", "an external cloud (url) keeps its own state and instances; drop state_file and instances")
+	}
+	return o, nil
+}
+
+// NewProvider builds the simulated account: a client of an external cloud
+// when options.url is set, else an in-process cloud with the declared
+// instances (added only where the state file does not already hold them).
+func NewProvider(ctx context.Context, acct providers.Account, log *zap.Logger) (providers.Provider, error) {
+	o, err := decodeOptions(acct)
+	if err != nil {
+		return nil, err
+	}
+	if o.URL != "" {
+		return NewClient(ctx, o.URL, &http.Client{Timeout: acct.Timeout})
+	}
+	var opts []Option
+	if o.StateFile != "" {
+		opts = append(opts, WithStateFile(o.StateFile))
+	}
+	c, err := New(o.RulesFrom(), opts...)
+	if err != nil {
+		return nil, err
+	}
+	have := map[string]bool{}
+	for _, in := range c.Instances() {
+		have[in.ID] = true
+	}
+	for _, y := range o.Instances {
+		if have[y.ID] {
+			continue
+		}
+		if err := c.Put(y.Instance()); err != nil {
+			return nil, err
+		}
+	}
+	log.Info("simulated cloud started in-process", zap.String("account", acct.Name), zap.Int("instances", len(o.Instances)))
+	return &Local{Cloud: c}, nil
 }

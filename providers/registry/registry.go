@@ -1,0 +1,51 @@
+// Package registry builds provider accounts from the daemon config. Adding a
+// provider is one package and one line in Builtin.
+package registry
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"go.uber.org/zap"
+
+	"github.com/specscale/specscale/providers"
+	"github.com/specscale/specscale/providers/simcloud"
+)
+
+// Entry is how to check and build one provider type.
+type Entry struct {
+	// Validate decodes the account's options strictly and checks them. It
+	// reads no secret and makes no call, so `specscale validate` can run
+	// anywhere. Errors carry positions (*strictyaml.Error).
+	Validate func(acct providers.Account) error
+	// New builds the provider. It may resolve secrets and read from the
+	// provider; it must not write.
+	New func(ctx context.Context, acct providers.Account, log *zap.Logger) (providers.Provider, error)
+}
+
+// Builtin returns every provider type specscale knows, by type name.
+func Builtin() map[string]Entry {
+	return map[string]Entry{
+		simcloud.TypeName: {Validate: simcloud.Validate, New: simcloud.NewProvider},
+	}
+}
+
+// Types returns the known type names, sorted.
+func Types(entries map[string]Entry) []string {
+	names := make([]string, 0, len(entries))
+	for n := range entries {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Lookup returns the entry for a type, or an error naming the known ones.
+func Lookup(entries map[string]Entry, typ string) (Entry, error) {
+	e, ok := entries[typ]
+	if !ok {
+		return Entry{}, fmt.Errorf("unknown provider type %q (known: %v)", typ, Types(entries))
+	}
+	return e, nil
+}
