@@ -535,3 +535,53 @@ func kindWord(k reflect.Kind) string {
 	}
 	return "scalar"
 }
+
+// Find follows keys through nested mappings and returns the value node at
+// the end, or nil when a key is missing.
+func Find(n *yaml.Node, keys ...string) *yaml.Node {
+	for _, k := range keys {
+		if n == nil {
+			return nil
+		}
+		for n.Kind == yaml.AliasNode {
+			n = n.Alias
+		}
+		if n.Kind != yaml.MappingNode {
+			return nil
+		}
+		var next *yaml.Node
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == k {
+				next = n.Content[i+1]
+				break
+			}
+		}
+		n = next
+	}
+	return n
+}
+
+// FindOr is Find, falling back to the deepest node that exists, so that an
+// error about a missing field points at its parent.
+func FindOr(n *yaml.Node, keys ...string) *yaml.Node {
+	cur := n
+	for i := range keys {
+		next := Find(cur, keys[i])
+		if next == nil {
+			return cur
+		}
+		cur = next
+	}
+	return cur
+}
+
+// HasErrorsFor reports whether an error (not a warning) was recorded at or
+// under path.
+func (ds Diagnostics) HasErrorsFor(path string) bool {
+	for _, d := range ds {
+		if !d.Warning && (d.Path == path || strings.HasPrefix(d.Path, path+".") || strings.HasPrefix(d.Path, path+"[")) {
+			return true
+		}
+	}
+	return false
+}
