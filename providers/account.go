@@ -120,3 +120,22 @@ func (a Account) OptionsError(field, format string, args ...any) error {
 	d.Errorf(n, a.Path+".options."+field, format, args...)
 	return d.Diags.Err()
 }
+
+// DecodeNode decodes {env: NAME} or {file: PATH}. An inline value is refused
+// without repeating it: it may be the secret itself.
+func (s *SecretRef) DecodeNode(n *yaml.Node) error {
+	if n.Kind != yaml.MappingNode {
+		return errors.New("credentials are never inline: want {env: NAME} or {file: PATH}")
+	}
+	d := strictyaml.Decoder{}
+	var raw struct {
+		Env  string `yaml:"env"`
+		File string `yaml:"file"`
+	}
+	d.Decode(n, "", &raw)
+	if len(d.Diags) > 0 {
+		return fmt.Errorf("%s: %s", d.Diags[0].Path, d.Diags[0].Msg)
+	}
+	*s = SecretRef(raw)
+	return s.Validate()
+}

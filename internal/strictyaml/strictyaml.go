@@ -200,11 +200,54 @@ func (d *Decoder) Decode(n *yaml.Node, path string, v any) {
 }
 
 var (
-	durationType        = reflect.TypeFor[time.Duration]()
-	nodeType            = reflect.TypeFor[yaml.Node]()
-	nodeDecoderType     = reflect.TypeFor[NodeDecoder]()
-	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
+	durationType          = reflect.TypeFor[time.Duration]()
+	nodeType              = reflect.TypeFor[yaml.Node]()
+	nodeDecoderType       = reflect.TypeFor[NodeDecoder]()
+	textUnmarshalerType   = reflect.TypeFor[encoding.TextUnmarshaler]()
+	legacyUnmarshalerType = reflect.TypeFor[legacyUnmarshaler]()
 )
+
+// legacyUnmarshaler is yaml.v2's interface, which prometheus/common's config
+// types implement.
+type legacyUnmarshaler interface {
+	UnmarshalYAML(unmarshal func(any) error) error
+}
+
+// decodeLegacy decodes a type with its own yaml.v2-style unmarshaler,
+// strictly: yaml.v3's KnownFields carries through such unmarshalers, so the
+// node is re-encoded and decoded with it. Errors are reported at the node,
+// with yaml's line numbers shifted to the file's.
+func (d *Decoder) decodeLegacy(n *yaml.Node, path string, v any) {
+	b, err := yaml.Marshal(n)
+	if err != nil {
+		d.Errorf(n, path, "%v", err)
+		return
+	}
+	dec := yaml.NewDecoder(strings.NewReader(string(b)))
+	dec.KnownFields(true)
+	if err := dec.Decode(v); err != nil {
+		msg := strings.TrimPrefix(err.Error(), "yaml: unmarshal errors:\n")
+		for _, line := range strings.Split(msg, "\n") {
+			line = strings.TrimSpace(line)
+			if line == "" {
+				continue
+			}
+			diag := Diagnostic{File: d.File, Line: n.Line, Col: n.Column, Path: path, Msg: line}
+			if rest, ok := strings.CutPrefix(line, "line "); ok {
+				if i := strings.Index(rest, ": "); i > 0 {
+					if ln, err := strconv.Atoi(rest[:i]); err == nil {
+						diag.Line, diag.Col = n.Line+ln-1, 1
+						diag.Msg = rest[i+2:]
+						if ln == 1 {
+							diag.Col = n.Column
+						}
+					}
+				}
+			}
+			d.Diags = append(d.Diags, diag)
+		}
+	}
+}
 
 func (d *Decoder) decode(n *yaml.Node, path string, v reflect.Value) {
 	for n.Kind == yaml.AliasNode {
@@ -223,6 +266,10 @@ func (d *Decoder) decode(n *yaml.Node, path string, v reflect.Value) {
 		}
 		if v.Type() == nodeType {
 			v.Set(reflect.ValueOf(*n))
+			return
+		}
+		if p.Type().Implements(legacyUnmarshalerType) {
+			d.decodeLegacy(n, path, p.Interface())
 			return
 		}
 	}
