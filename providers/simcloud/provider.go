@@ -228,6 +228,6 @@ func NewProvider(ctx context.Context, acct providers.Account, log *zap.Logger) (
 			return nil, err
 		}
 	}
-	log.Info("simulated cloud started in-process", zap.String("account", acct.Name), zap.Int("instances", len(o.Instances)))
+	log.Info("simulated cloud started in-process", zap.Int("instances", len(o.Instances)))
 	return &Local{Cloud: c}, nil
 }

@@ -1,0 +1,433 @@
+package scaler
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/specscale/specscale/policy"
+	"github.com/specscale/specscale/providers"
+	"github.com/specscale/specscale/scaler/source"
+)
+
+// Engine runs the evaluation loop: one runner goroutine per policy turns
+// observations into decisions and decisions into intents. Polled sources
+// are queried once per policy per interval for all its targets; samples
+// pushed on specscale.metrics.<target> are evaluated as they arrive.
+type Engine struct {
+	Bus     *Bus
+	Cache   *StateCache
+	Events  *Events
+	Metrics *Metrics
+	Log     *zap.Logger
+	Now     func() time.Time
+	Replica string
+	// Pollers are the config's polled sources by name.
+	Pollers func() map[string]source.Poller
+	// Synthetic serves policies with a synthetic waveform.
+	Synthetic *source.Synthetic
+	// Bounds, when set, moves a target's bounds (schedule windows). The
+	// engine applies active boosts itself.
+	Bounds func(p *policy.Policy, t providers.Target, now time.Time) policy.Bounds
+
+	mu      sync.RWMutex
+	runners map[string]*runner // by policy name
+	byKey   map[string]*runner // by target key, for pushed samples
+	wg      sync.WaitGroup
+	memory  map[string]policy.Memory // carried across reloads, by target key
+}
+
+// runner evaluates one policy. Its goroutine owns targets; samples reach
+// it through the samples channel.
+type runner struct {
+	p       *policy.Policy
+	rt      *Runtime
+	poller  source.Poller
+	pushed  bool
+	targets []*targetRun
+	index   map[string]int // instance → position
+	samples chan pushedSample
+	cancel  context.CancelFunc
+	done    chan struct{}
+}
+
+type pushedSample struct {
+	instance string
+	value    float64
+}
+
+type targetRun struct {
+	t   providers.Target
+	key string
+	mem policy.Memory
+	// inflight is the last intent this runner published for the target,
+	// until its outcome is recorded or it goes stale.
+	inflight      string
+	inflightUntil time.Time
+	lastSample    time.Time
+	missing       bool
+	blocked       policy.Reason
+	gauges        *targetGauges
+	// scratch for one tick
+	obs policy.Observation
+	dup bool
+}
+
+type targetGauges struct {
+	value, util, cooldown, downgrades prometheus.Gauge
+}
+
+// Run subscribes to pushed samples and runs the runners of the runtime
+// until ctx ends. Apply swaps the runners on reload.
+func (e *Engine) Run(ctx context.Context, rt *Runtime) error {
+	e.mu.Lock()
+	e.memory = map[string]policy.Memory{}
+	e.mu.Unlock()
+	sub, err := e.Bus.NC.Subscribe(MetricPrefix+">", func(m *nats.Msg) { e.onSample(m) })
+	if err != nil {
+		return err
+	}
+	defer sub.Unsubscribe()
+	e.Apply(ctx, rt)
+	<-ctx.Done()
+	e.stopAll()
+	return nil
+}
+
+// Apply replaces the runners with those of rt. Evaluation memory (sustain
+// timers, stabilisation windows) carries over for targets that stay.
+func (e *Engine) Apply(ctx context.Context, rt *Runtime) {
+	e.stopAll()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.runners = map[string]*runner{}
+	e.byKey = map[string]*runner{}
+	pollers := map[string]source.Poller{}
+	if e.Pollers != nil {
+		pollers = e.Pollers()
+	}
+	for _, p := range rt.Policies {
+		r := &runner{p: p, rt: rt, index: map[string]int{}, done: make(chan struct{})}
+		switch {
+		case p.Metric.Synthetic != nil:
+			r.poller = e.Synthetic
+		case pollers[p.Metric.Source] != nil:
+			r.poller = pollers[p.Metric.Source]
+		default:
+			r.pushed = true
+			r.samples = make(chan pushedSample, 1024)
+		}
+		for i, t := range Targets(p) {
+			tr := &targetRun{t: t, key: t.Key()}
+			if m, ok := e.memory[tr.key]; ok {
+				tr.mem = m
+			}
+			if e.Metrics != nil {
+				tr.gauges = &targetGauges{
+					value:      e.Metrics.TargetValue.WithLabelValues(p.Name, tr.key),
+					util:       e.Metrics.Utilisation.WithLabelValues(p.Name, tr.key),
+					cooldown:   e.Metrics.CooldownLeft.WithLabelValues(p.Name, tr.key),
+					downgrades: e.Metrics.DowngradesLeft.WithLabelValues(p.Name, tr.key),
+				}
+			}
+			r.targets = append(r.targets, tr)
+			r.index[t.Instance] = i
+			e.byKey[tr.key] = r
+		}
+		rctx, cancel := context.WithCancel(ctx)
+		r.cancel = cancel
+		e.runners[p.Name] = r
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			defer close(r.done)
+			e.loop(rctx, r)
+		}()
+	}
+}
+
+func (e *Engine) stopAll() {
+	e.mu.Lock()
+	rs := e.runners
+	e.runners, e.byKey = nil, nil
+	e.mu.Unlock()
+	for _, r := range rs {
+		r.cancel()
+	}
+	e.wg.Wait()
+	e.mu.Lock()
+	for _, r := range rs {
+		for _, tr := range r.targets {
+			e.memory[tr.key] = tr.mem
+		}
+	}
+	e.mu.Unlock()
+}
+
+// onSample routes a pushed sample to its policy's runner. It never blocks
+// the NATS dispatcher: a full queue drops the sample and counts it.
+func (e *Engine) onSample(m *nats.Msg) {
+	key := strings.TrimPrefix(m.Subject, MetricPrefix)
+	v, ok := parseSample(m.Data)
+	if !ok {
+		e.Log.Debug("unparseable metric sample", zap.String("subject", m.Subject))
+		return
+	}
+	e.mu.RLock()
+	r := e.byKey[key]
+	e.mu.RUnlock()
+	if r == nil || !r.pushed {
+		return
+	}
+	t, err := providers.ParseKey(key)
+	if err != nil {
+		return
+	}
+	select {
+	case r.samples <- pushedSample{instance: t.Instance, value: v}:
+	default:
+		if e.Metrics != nil {
+			e.Metrics.SourceQueries.WithLabelValues("nats", "dropped").Inc()
+		}
+	}
+}
+
+// parseSample accepts a bare number ("12.5") or {"value": 12.5}.
+func parseSample(b []byte) (float64, bool) {
+	s := strings.TrimSpace(string(b))
+	if v, err := strconv.ParseFloat(s, 64); err == nil {
+		return v, true
+	}
+	var j struct {
+		Value *float64 `json:"value"`
+	}
+	if err := json.Unmarshal(b, &j); err != nil || j.Value == nil {
+		return 0, false
+	}
+	return *j.Value, true
+}
+
+func (e *Engine) loop(ctx context.Context, r *runner) {
+	// A first tick at once, so a start-up or a reload does not wait a
+	// whole interval.
+	tick := time.NewTicker(r.p.Interval)
+	defer tick.Stop()
+	if !r.pushed {
+		e.tick(ctx, r)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if r.pushed {
+				e.staleSamples(ctx, r)
+			} else {
+				e.tick(ctx, r)
+			}
+		case s := <-r.samples:
+			if i, ok := r.index[s.instance]; ok {
+				tr := r.targets[i]
+				now := e.Now()
+				tr.lastSample = now
+				e.evaluate(ctx, r, tr, policy.Observation{Value: s.value, OK: source.Usable(s.value)}, now)
+			}
+		}
+	}
+}
+
+// staleSamples evaluates pushed targets whose samples stopped as missing.
+func (e *Engine) staleSamples(ctx context.Context, r *runner) {
+	now := e.Now()
+	limit := 3 * r.p.Interval
+	for _, tr := range r.targets {
+		if now.Sub(tr.lastSample) > limit {
+			e.evaluate(ctx, r, tr, policy.Observation{}, now)
+		}
+	}
+}
+
+// tick polls the policy's source once and evaluates every target.
+func (e *Engine) tick(ctx context.Context, r *runner) {
+	start := time.Now()
+	now := e.Now()
+	for _, tr := range r.targets {
+		tr.obs, tr.dup = policy.Observation{}, false
+	}
+	err := r.poller.Poll(ctx, r.p, now, func(inst string, v float64) {
+		i, ok := r.index[inst]
+		if !ok {
+			return
+		}
+		tr := r.targets[i]
+		if tr.obs.OK {
+			// Two series name one instance: the query should aggregate
+			// by the label. Treat as missing rather than guess.
+			tr.dup = true
+		}
+		tr.obs = policy.Observation{Value: v, OK: true}
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		e.Log.Warn("metric source failed; holding every target of the policy", zap.String("policy", r.p.Name), zap.Error(err))
+		if e.Metrics != nil {
+			e.Metrics.SourceQueries.WithLabelValues(r.p.Metric.Source, "error").Inc()
+		}
+	} else if e.Metrics != nil && r.p.Metric.Source != "" {
+		e.Metrics.SourceQueries.WithLabelValues(r.p.Metric.Source, "ok").Inc()
+	}
+	for _, tr := range r.targets {
+		obs := tr.obs
+		if tr.dup {
+			obs = policy.Observation{}
+		}
+		e.evaluate(ctx, r, tr, obs, now)
+	}
+	if e.Metrics != nil {
+		e.Metrics.TickDuration.WithLabelValues(r.p.Name).Observe(time.Since(start).Seconds())
+	}
+}
+
+// status builds the evaluator's view of a target from its cached state.
+func (e *Engine) status(r *runner, tr *targetRun, st *TargetState, now time.Time) policy.Status {
+	p := r.p
+	s := policy.Status{DowngradesLeft: -1}
+	if st == nil {
+		return s
+	}
+	s.Current, s.Known = st.Value, st.Known
+	if st.LastChange != nil {
+		s.LastChange = st.LastChange.At
+	}
+	s.LockedUntil = st.LockedUntil
+	s.FrozenUntil = st.Cycle.FrozenUntil
+	if acct := r.rt.Accounts[tr.t.Account]; acct != nil {
+		if rc, ok := acct.Caps.Resource(tr.t.Resource); ok {
+			s.UpgradeOnly = rc.Downgrade.UpgradeOnly
+			s.DowngradesLeft = DowngradesLeft(rc, st)
+			if s.DowngradesLeft >= 0 && !st.Cycle.End.IsZero() && !now.Before(st.Cycle.End) {
+				s.DowngradesLeft = rc.Downgrade.PerCycle // the cycle has rolled
+				s.FrozenUntil = time.Time{}
+			}
+		}
+	}
+	s.InFlight = st.Pending != nil || (st.Scheduled != nil && st.Scheduled.State == providers.Processing)
+	if tr.inflight != "" {
+		resolved := st.wasApplied(tr.inflight) || now.After(tr.inflightUntil) ||
+			(st.Outcome != nil && st.Outcome.IntentID == tr.inflight && st.Outcome.Result != string(EventDeferred))
+		if resolved {
+			tr.inflight = ""
+		} else {
+			s.InFlight = true
+		}
+	}
+	b := p.Bounds()
+	if e.Bounds != nil {
+		b = e.Bounds(p, tr.t, now)
+	}
+	if bo := st.Boost; bo != nil && now.Before(bo.Until) && bo.Value > b.Min {
+		b.Min, b.MinBy = bo.Value, "boost"
+		if b.Max < b.Min {
+			b.Max, b.MaxBy = b.Min, "boost"
+		}
+	}
+	s.Bounds = b
+	return s
+}
+
+func (e *Engine) evaluate(ctx context.Context, r *runner, tr *targetRun, obs policy.Observation, now time.Time) {
+	st := e.Cache.Get(tr.key)
+	status := e.status(r, tr, st, now)
+	d := r.p.Evaluate(&tr.mem, status, obs, now)
+	if e.Metrics != nil {
+		e.Metrics.EvaluationsTotal.Inc()
+		if g := tr.gauges; g != nil && status.Known {
+			g.value.Set(status.Current)
+			if obs.OK {
+				g.util.Set(d.Utilisation)
+			}
+			g.cooldown.Set(max(status.LockedUntil.Sub(now).Seconds(), 0))
+			g.downgrades.Set(float64(status.DowngradesLeft))
+		}
+	}
+	if !obs.OK && d.Reason == policy.ReasonMissingData {
+		if !tr.missing {
+			tr.missing = true
+			if e.Metrics != nil {
+				e.Metrics.MissingData.WithLabelValues(r.p.Name).Inc()
+			}
+			e.Events.Publish(ctx, Event{Type: EventMissingData, Target: tr.key, Policy: r.p.Name,
+				Reason: "no usable sample: holding the target where it is"})
+		}
+		return
+	}
+	if obs.OK {
+		tr.missing = false
+	}
+	if !d.Changes() {
+		if d.Reason.Blocked() && d.Reason != tr.blocked {
+			tr.blocked = d.Reason
+			if e.Metrics != nil {
+				e.Metrics.Decisions.WithLabelValues(r.p.Name, "blocked", d.Reason.String()).Inc()
+			}
+			e.Events.Publish(ctx, Event{Type: EventBlocked, Target: tr.key, Policy: r.p.Name, From: f64(d.From), To: f64(d.To), Reason: d.Explain(now)})
+		} else if !d.Reason.Blocked() {
+			tr.blocked = policy.ReasonNone
+		}
+		return
+	}
+	tr.blocked = policy.ReasonNone
+	if st != nil && st.Scheduled != nil && st.Scheduled.State == providers.NextCycle && d.Action == policy.ScaleDown && st.Scheduled.Value <= d.To {
+		return // the provider already holds a next-cycle downgrade this low
+	}
+	e.publishDecision(ctx, r, tr, d, now)
+}
+
+func kindOf(d policy.Decision) Kind {
+	switch d.Reason {
+	case policy.ReasonBelowMin, policy.ReasonAboveMax:
+		switch {
+		case d.By == "boost":
+			return KindBoost
+		case strings.HasPrefix(d.By, "schedule"):
+			return KindSchedule
+		}
+	}
+	if d.Action == policy.ScaleDown {
+		return KindScaleDown
+	}
+	return KindScaleUp
+}
+
+func (e *Engine) publishDecision(ctx context.Context, r *runner, tr *targetRun, d policy.Decision, now time.Time) {
+	kind := kindOf(d)
+	name := r.p.NameOf(d.To)
+	in := &Intent{
+		ID: IntentID(tr.t, kind, d.To, name, now), Target: tr.t, Value: d.To, Name: name,
+		Kind: kind, Policy: r.p.Name, Reason: d.Explain(now), CreatedAt: now,
+		NotAfter: now.Add(r.rt.Executor.IntentTTL), Replica: e.Replica,
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := PublishIntent(pctx, e.Bus.JS, in); err != nil {
+		// Not in flight: the next evaluation decides again.
+		e.Log.Warn("cannot publish intent", zap.String("target", tr.key), zap.String("policy", r.p.Name), zap.Error(err))
+		return
+	}
+	tr.inflight, tr.inflightUntil = in.ID, in.NotAfter
+	if e.Metrics != nil {
+		e.Metrics.Decisions.WithLabelValues(r.p.Name, d.Action.String(), d.Reason.String()).Inc()
+		e.Metrics.IntentsPublished.WithLabelValues(r.p.Name, string(kind)).Inc()
+	}
+	e.Events.Publish(ctx, Event{Type: EventDecision, Target: tr.key, Policy: r.p.Name, IntentID: in.ID, Kind: kind,
+		From: f64(d.From), To: f64(d.To), Reason: in.Reason})
+}
