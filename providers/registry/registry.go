@@ -11,6 +11,7 @@ import (
 
 	"github.com/specscale/specscale/providers"
 	"github.com/specscale/specscale/providers/simcloud"
+	"github.com/specscale/specscale/providers/zenlayer"
 )
 
 // Entry is how to check and build one provider type.
@@ -28,6 +29,8 @@ type Entry struct {
 func Builtin() map[string]Entry {
 	return map[string]Entry{
 		simcloud.TypeName: {Validate: simcloud.Validate, New: simcloud.NewProvider},
+		zenlayer.TypeBMC:  {Validate: zenlayer.ValidateBMC, New: zenlayer.NewBMC},
+		zenlayer.TypeVM:   {Validate: zenlayer.ValidateVM, New: zenlayer.NewVM},
 	}
 }
 
