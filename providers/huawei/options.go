@@ -34,16 +34,17 @@ const (
 )
 
 // Options are a huawei_aad account's settings under "options". Endpoint,
-// credentials and timeout are the account's common fields.
+// credentials and timeout are the account's common fields:
 //
-//	- name: aad-prod
-//	  type: huawei_aad
-//	  credentials:
-//	    access_key: {env: HUAWEI_AK}
-//	    secret_key: {file: /run/secrets/huawei_sk}
-//	  options:
-//	    auth: aksk            # or token (credentials.token, sent as X-Auth-Token)
-//	    domain_id: 0970d7b7d400f2470fbec00316a03560
+//	providers:
+//	  - name: aad-prod
+//	    type: huawei_aad
+//	    credentials:
+//	      access_key: {env: HUAWEI_AK}
+//	      secret_key: {file: /run/secrets/huawei_sk}
+//	    options:
+//	      auth: aksk          # or token: credentials.token, sent as X-Auth-Token
+//	      domain_id: 0970d7b7d400f2470fbec00316a03560
 type Options struct {
 	// Auth is "aksk" (the default: SDK-HMAC-SHA256 signing with
 	// credentials access_key and secret_key) or "token" (credentials.token
