@@ -498,13 +498,17 @@ var documentedAnswers = map[providers.Class]fakeAnswer{
 	providers.ClassAccount:    {status: 401, body: map[string]string{"error_code": "APIGW.0301", "error_msg": "Incorrect IAM authentication information: verify aksk signature fail", "request_id": "gw-req-2"}},
 }
 
-// newServer starts the fake on loopback and returns a client of it.
-func (f *fakeAAD) newClient(t testing.TB, auth Auth, opts ...Option) *Client {
-	t.Helper()
+// serve starts the fake on loopback and returns its URL.
+func (f *fakeAAD) serve(t testing.TB) string {
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
-	c, err := New(Config{Account: "aad-test", Endpoint: srv.URL, Timeout: 5 * time.Second, Auth: auth},
-		nil, append([]Option{WithHTTPClient(srv.Client())}, opts...)...)
+	return srv.URL
+}
+
+// newClient starts the fake and returns a client of it.
+func (f *fakeAAD) newClient(t testing.TB, auth Auth, opts ...Option) *Client {
+	t.Helper()
+	c, err := New(Config{Account: "aad-test", Endpoint: f.serve(t), Timeout: 5 * time.Second, Auth: auth}, nil, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
