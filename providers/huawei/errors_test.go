@@ -154,8 +154,8 @@ func TestAPIErrorBodies(t *testing.T) {
 		{
 			name:   "AAD error_description with X-Request-Id",
 			status: 400, header: http.Header{headerRequestID: {"r-1"}},
-			body: `{"error_code":"AAD.10010035","error_description":"instance not exist"}`,
-			want: providers.Error{Class: providers.ClassNotFound, Code: "AAD.10010035", Message: "instance not exist", RequestID: "r-1"},
+			body:       `{"error_code":"AAD.10010035","error_description":"instance not exist"}`,
+			want:       providers.Error{Class: providers.ClassNotFound, Code: "AAD.10010035", Message: "instance not exist", RequestID: "r-1"},
 			wantString: "huawei_aad UpgradeInstanceSpec: not_found AAD.10010035 (HTTP 400): instance not exist [request r-1]",
 		},
 		{
