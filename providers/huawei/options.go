@@ -75,9 +75,12 @@ func decodeOptions(acct providers.Account) (Options, strictyaml.Diagnostics) {
 	if err := acct.DecodeOptions(&o); err != nil {
 		diags = append(diags, strictyaml.DiagnosticsOf(acct.File, err)...)
 	}
+	// Options first, then credentials and the common fields, so that the
+	// report reads in the order of the account's own keys.
+	opts := strictyaml.Decoder{File: acct.File}
 	d := strictyaml.Decoder{File: acct.File}
 	optErr := func(field, format string, args ...any) {
-		d.Errorf(optionNode(acct.Options, field), acct.Path+".options."+field, format, args...)
+		opts.Errorf(optionNode(acct.Options, field), acct.Path+".options."+field, format, args...)
 	}
 	credErr := func(name, format string, args ...any) {
 		d.Errorf(nil, acct.Path+".credentials."+name, format, args...)
@@ -146,6 +149,7 @@ func decodeOptions(acct providers.Account) (Options, strictyaml.Diagnostics) {
 	if acct.Timeout < 0 {
 		d.Errorf(nil, acct.Path+".timeout", "must not be negative")
 	}
+	diags = append(diags, opts.Diags...)
 	diags = append(diags, d.Diags...)
 	return o, diags
 }
