@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/specscale/specscale/providers"
+	"github.com/specscale/specscale/providers/huawei"
 	"github.com/specscale/specscale/providers/simcloud"
 	"github.com/specscale/specscale/providers/zenlayer"
 )
@@ -31,6 +32,7 @@ func Builtin() map[string]Entry {
 		simcloud.TypeName: {Validate: simcloud.Validate, New: simcloud.NewProvider},
 		zenlayer.TypeBMC:  {Validate: zenlayer.ValidateBMC, New: zenlayer.NewBMC},
 		zenlayer.TypeVM:   {Validate: zenlayer.ValidateVM, New: zenlayer.NewVM},
+		huawei.TypeName:   {Validate: huawei.Validate, New: huawei.NewProvider},
 	}
 }
 
