@@ -84,7 +84,6 @@ type Daemon struct {
 	ready    chan struct{}
 	httpLn   net.Listener
 	httpSrv  *http.Server
-	runCtx   context.Context
 	mux      *http.ServeMux
 	started  time.Time
 	readyErr atomic.Value
@@ -282,7 +281,7 @@ func (d *Daemon) Reload(ctx context.Context) error {
 	d.runtime.Store(rt)
 	d.pollers.Store(&pollers)
 	if d.engine != nil {
-		d.engine.Apply(d.runCtx, rt)
+		d.engine.Apply(rt)
 	}
 	select {
 	case d.kick <- struct{}{}:
@@ -302,7 +301,6 @@ func (d *Daemon) Reload(ctx context.Context) error {
 func (d *Daemon) Run(ctx context.Context) (err error) {
 	d.started = time.Now()
 	cfg := d.Config()
-	d.runCtx = ctx
 
 	if cfg.NATS.URL == "" {
 		d.ns, err = StartEmbedded(cfg.NATS.Embedded, d.log)
@@ -368,13 +366,20 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		Runtime: d.Runtime, Now: d.opts.Now, Workers: cfg.Executor.Workers}
 	goRun("executor", exec.Run, execCtx)
 
-	d.engine = &Engine{Bus: d.bus, Cache: d.cache, Events: d.events, Metrics: d.metrics, Log: d.log, Now: d.opts.Now,
+	engine := &Engine{Bus: d.bus, Cache: d.cache, Events: d.events, Metrics: d.metrics, Log: d.log, Now: d.opts.Now,
 		Replica: d.opts.Replica, Synthetic: &source.Synthetic{Start: d.opts.Now()},
 		Pollers: func() map[string]source.Poller { return *d.pollers.Load() }}
+	d.reloadMu.Lock()
+	d.engine = engine
+	err = engine.Start(workCtx, d.Runtime())
+	d.reloadMu.Unlock()
+	if err != nil {
+		return fmt.Errorf("start the evaluation engine: %w", err)
+	}
 	engineDone := make(chan struct{})
 	go func() {
 		defer close(engineDone)
-		d.engine.Run(workCtx, d.Runtime())
+		engine.Wait()
 	}()
 	close(d.ready)
 	d.log.Info("specscale is running", zap.String("http", d.HTTPAddr()), zap.String("nats", d.NATSURL()))

@@ -42,6 +42,8 @@ type Engine struct {
 	byKey   map[string]*runner // by target key, for pushed samples
 	wg      sync.WaitGroup
 	memory  map[string]policy.Memory // carried across reloads, by target key
+	ctx     context.Context
+	sub     *nats.Subscription
 }
 
 // runner evaluates one policy. Its goroutine owns targets; samples reach
@@ -84,29 +86,43 @@ type targetGauges struct {
 	value, util, cooldown, downgrades prometheus.Gauge
 }
 
-// Run subscribes to pushed samples and runs the runners of the runtime
-// until ctx ends. Apply swaps the runners on reload.
-func (e *Engine) Run(ctx context.Context, rt *Runtime) error {
+// Start subscribes to pushed samples and starts the runners of rt; they
+// run until ctx ends. Wait waits for them. Apply swaps the runners on
+// reload.
+func (e *Engine) Start(ctx context.Context, rt *Runtime) error {
 	e.mu.Lock()
 	e.memory = map[string]policy.Memory{}
+	e.ctx = ctx
 	e.mu.Unlock()
 	sub, err := e.Bus.NC.Subscribe(MetricPrefix+">", func(m *nats.Msg) { e.onSample(m) })
 	if err != nil {
 		return err
 	}
-	defer sub.Unsubscribe()
-	e.Apply(ctx, rt)
-	<-ctx.Done()
-	e.stopAll()
+	// The subscription is in place on the server before Start returns.
+	if err := e.Bus.NC.Flush(); err != nil {
+		_ = sub.Unsubscribe()
+		return err
+	}
+	e.sub = sub
+	e.Apply(rt)
 	return nil
+}
+
+// Wait blocks until the context given to Start ends and every runner has
+// stopped.
+func (e *Engine) Wait() {
+	<-e.ctx.Done()
+	_ = e.sub.Unsubscribe()
+	e.stopAll()
 }
 
 // Apply replaces the runners with those of rt. Evaluation memory (sustain
 // timers, stabilisation windows) carries over for targets that stay.
-func (e *Engine) Apply(ctx context.Context, rt *Runtime) {
+func (e *Engine) Apply(rt *Runtime) {
 	e.stopAll()
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	ctx := e.ctx
 	e.runners = map[string]*runner{}
 	e.byKey = map[string]*runner{}
 	pollers := map[string]source.Poller{}
