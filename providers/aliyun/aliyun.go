@@ -26,6 +26,7 @@ import (
 	"time"
 
 	ecs "github.com/alibabacloud-go/ecs-20140526/v7/client"
+	"github.com/alibabacloud-go/tea/dara"
 	"go.uber.org/zap"
 
 	"github.com/specscale/specscale/providers"
@@ -228,10 +229,12 @@ func parseEndpoint(ep string) (host, protocol string, err error) {
 type Provider struct {
 	account string
 	set     settings
-	client  *ecs.Client
-	log     *zap.Logger
-	redact  redactor
-	now     func() time.Time
+	clients *clientPool
+	// endpoint is the host the SDK sends to.
+	endpoint string
+	log      *zap.Logger
+	redact   redactor
+	now      func() time.Time
 }
 
 var _ providers.Provider = (*Provider)(nil)
@@ -267,10 +270,12 @@ func New(_ context.Context, acct providers.Account, log *zap.Logger) (*Provider,
 			"every request, security token included, to standard output; unset it", acct.Name)
 	}
 	rd := newRedactor(secret, token)
-	client, err := newSDKClient(set, id, secret, token, rd)
+	pool := &clientPool{make: func() (*ecs.Client, error) { return newSDKClient(set, id, secret, token, rd) }}
+	client, err := pool.make()
 	if err != nil {
 		return nil, fmt.Errorf("provider %q: set up the ECS client: %s", acct.Name, rd.clean(err.Error()))
 	}
+	pool.put(client)
 	if log == nil {
 		log = zap.NewNop()
 	}
@@ -278,7 +283,8 @@ func New(_ context.Context, acct providers.Account, log *zap.Logger) (*Provider,
 	if !set.autoPay {
 		log.Warn("auto_pay is false: upgrades of subscription instances leave unpaid orders that take effect only once paid in the console")
 	}
-	return &Provider{account: acct.Name, set: set, client: client, log: log, redact: rd, now: time.Now}, nil
+	return &Provider{account: acct.Name, set: set, clients: pool, endpoint: dara.StringValue(client.Endpoint),
+		log: log, redact: rd, now: time.Now}, nil
 }
 
 // sdkDebugOn reports whether DEBUG turns on the SDK's request dump.

@@ -205,8 +205,8 @@ func (p *Provider) modifyNetworkSpec(ctx context.Context, c providers.Change, w 
 		req.StartTime, req.EndTime = dara.String(w.start), dara.String(w.end)
 	}
 	var orderID string
-	reqID, err := p.invoke(ctx, opNetworkSpec, id, func(ctx context.Context) (string, error) {
-		resp, err := p.client.ModifyInstanceNetworkSpecWithContext(ctx, req, &dara.RuntimeOptions{})
+	reqID, err := p.invoke(ctx, opNetworkSpec, id, func(ctx context.Context, client *ecs.Client) (string, error) {
+		resp, err := client.ModifyInstanceNetworkSpecWithContext(ctx, req, &dara.RuntimeOptions{})
 		if err != nil {
 			return "", err
 		}
@@ -237,8 +237,8 @@ func (p *Provider) modifySpec(ctx context.Context, c providers.Change) (provider
 	default:
 		req.InternetMaxBandwidthOut = dara.Int32(int32(c.Value))
 	}
-	reqID, err := p.invoke(ctx, opSpec, id, func(ctx context.Context) (string, error) {
-		resp, err := p.client.ModifyInstanceSpecWithContext(ctx, req, &dara.RuntimeOptions{})
+	reqID, err := p.invoke(ctx, opSpec, id, func(ctx context.Context, client *ecs.Client) (string, error) {
+		resp, err := client.ModifyInstanceSpecWithContext(ctx, req, &dara.RuntimeOptions{})
 		if err != nil {
 			return "", err
 		}

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	openapiutil "github.com/alibabacloud-go/darabonba-openapi/v2/utils"
@@ -29,6 +30,10 @@ import (
 //   - DisableSDKError: errors arrive as the SDK's typed ThrottlingError,
 //     ClientError and ServerError, which keep the throttling header's
 //     TimeLeft and the request ID that the *tea.SDKError wrapper drops.
+//
+// An SDK client is not safe for concurrent use (every RPC call rewrites
+// client.Headers in GetRpcHeaders, and NewClient writes to its config), so
+// the provider keeps a pool and gives each call in flight its own client.
 func newSDKClient(set settings, id, secret, token string, rd redactor) (*ecs.Client, error) {
 	ms := int(set.timeout / time.Millisecond)
 	cfg := &openapiutil.Config{
@@ -59,8 +64,20 @@ func newSDKClient(set settings, id, secret, token string, rd redactor) (*ecs.Cli
 	return client, nil
 }
 
-// endpoint returns the host the client sends to.
-func (p *Provider) endpoint() string { return dara.StringValue(p.client.Endpoint) }
+// clientPool hands out SDK clients, one per call in flight.
+type clientPool struct {
+	pool sync.Pool
+	make func() (*ecs.Client, error)
+}
+
+func (cp *clientPool) get() (*ecs.Client, error) {
+	if c, ok := cp.pool.Get().(*ecs.Client); ok {
+		return c, nil
+	}
+	return cp.make()
+}
+
+func (cp *clientPool) put(c *ecs.Client) { cp.pool.Put(c) }
 
 // httpDoer is the SDK's HTTP client. It ignores the transport the SDK builds
 // per request and strips the query from transport errors: a V1-signed URL
@@ -89,11 +106,16 @@ func (d *httpDoer) Call(req *http.Request, _ *http.Transport) (*http.Response, e
 // into a *providers.Error. A call that ends with its context (cancelled,
 // deadline passed) is ClassUnknown and wraps the context's error: the
 // request may have reached ECS.
-func (p *Provider) invoke(ctx context.Context, op, instance string, call func(ctx context.Context) (requestID string, err error)) (string, error) {
+func (p *Provider) invoke(ctx context.Context, op, instance string, call func(ctx context.Context, c *ecs.Client) (requestID string, err error)) (string, error) {
+	client, err := p.clients.get()
+	if err != nil {
+		return "", p.transport(op, err)
+	}
+	defer p.clients.put(client)
 	cctx, cancel := context.WithTimeout(ctx, p.set.timeout)
 	defer cancel()
 	start := time.Now()
-	reqID, err := call(cctx)
+	reqID, err := call(cctx, client)
 	log := p.log.With(zap.String("op", op), zap.String("instance", instance), zap.Duration("took", time.Since(start)))
 	if err == nil {
 		log.Debug("ecs call", zap.String("request_id", reqID))

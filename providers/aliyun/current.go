@@ -97,8 +97,8 @@ func (p *Provider) describe(ctx context.Context, id string) (instance, error) {
 	ids, _ := json.Marshal([]string{id})
 	req := &ecs.DescribeInstancesRequest{RegionId: dara.String(p.set.region), InstanceIds: dara.String(string(ids))}
 	var body *ecs.DescribeInstancesResponseBody
-	reqID, err := p.invoke(ctx, opDescribe, id, func(ctx context.Context) (string, error) {
-		resp, err := p.client.DescribeInstancesWithContext(ctx, req, &dara.RuntimeOptions{})
+	reqID, err := p.invoke(ctx, opDescribe, id, func(ctx context.Context, client *ecs.Client) (string, error) {
+		resp, err := client.DescribeInstancesWithContext(ctx, req, &dara.RuntimeOptions{})
 		if err != nil {
 			return "", err
 		}
