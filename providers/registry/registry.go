@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/specscale/specscale/providers"
+	"github.com/specscale/specscale/providers/aliyun"
 	"github.com/specscale/specscale/providers/simcloud"
 )
 
@@ -28,6 +29,7 @@ type Entry struct {
 func Builtin() map[string]Entry {
 	return map[string]Entry{
 		simcloud.TypeName: {Validate: simcloud.Validate, New: simcloud.NewProvider},
+		aliyun.TypeName:   {Validate: aliyun.Validate, New: aliyun.NewProvider},
 	}
 }
 
