@@ -270,7 +270,8 @@ func New(_ context.Context, acct providers.Account, log *zap.Logger) (*Provider,
 			"every request, security token included, to standard output; unset it", acct.Name)
 	}
 	rd := newRedactor(secret, token)
-	pool := &clientPool{make: func() (*ecs.Client, error) { return newSDKClient(set, id, secret, token, rd) }}
+	doer := newHTTPDoer(rd)
+	pool := &clientPool{make: func() (*ecs.Client, error) { return newSDKClient(set, id, secret, token, doer) }}
 	client, err := pool.make()
 	if err != nil {
 		return nil, fmt.Errorf("provider %q: set up the ECS client: %s", acct.Name, rd.clean(err.Error()))

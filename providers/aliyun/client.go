@@ -33,8 +33,10 @@ import (
 //
 // An SDK client is not safe for concurrent use (every RPC call rewrites
 // client.Headers in GetRpcHeaders, and NewClient writes to its config), so
-// the provider keeps a pool and gives each call in flight its own client.
-func newSDKClient(set settings, id, secret, token string, rd redactor) (*ecs.Client, error) {
+// the provider keeps a pool and gives each call in flight its own client;
+// they all share one doer (safe for concurrent use) and its
+// connections.
+func newSDKClient(set settings, id, secret, token string, doer *httpDoer) (*ecs.Client, error) {
 	ms := int(set.timeout / time.Millisecond)
 	cfg := &openapiutil.Config{
 		AccessKeyId:     dara.String(id),
@@ -44,7 +46,7 @@ func newSDKClient(set settings, id, secret, token string, rd redactor) (*ecs.Cli
 		ReadTimeout:     dara.Int(ms),
 		ConnectTimeout:  dara.Int(ms),
 		UserAgent:       dara.String("specscale"),
-		HttpClient:      &httpDoer{hc: &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}, redact: rd},
+		HttpClient:      doer,
 	}
 	if token != "" {
 		cfg.SecurityToken = dara.String(token)
@@ -85,6 +87,10 @@ func (cp *clientPool) put(c *ecs.Client) { cp.pool.Put(c) }
 type httpDoer struct {
 	hc     *http.Client
 	redact redactor
+}
+
+func newHTTPDoer(rd redactor) *httpDoer {
+	return &httpDoer{hc: &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}, redact: rd}
 }
 
 func (d *httpDoer) Call(req *http.Request, _ *http.Transport) (*http.Response, error) {
