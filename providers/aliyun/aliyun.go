@@ -227,7 +227,6 @@ func parseEndpoint(ep string) (host, protocol string, err error) {
 
 // Provider is one aliyun account. It is safe for concurrent use.
 type Provider struct {
-	account string
 	set     settings
 	clients *clientPool
 	// endpoint is the host the SDK sends to.
@@ -284,7 +283,7 @@ func New(_ context.Context, acct providers.Account, log *zap.Logger) (*Provider,
 	if !set.autoPay {
 		log.Warn("auto_pay is false: upgrades of subscription instances leave unpaid orders that take effect only once paid in the console")
 	}
-	return &Provider{account: acct.Name, set: set, clients: pool, endpoint: dara.StringValue(client.Endpoint),
+	return &Provider{set: set, clients: pool, endpoint: dara.StringValue(client.Endpoint),
 		log: log, redact: rd, now: time.Now}, nil
 }
 

@@ -694,7 +694,7 @@ func (s *Server) describeInstances(v url.Values) (any, *apiError) {
 		}
 		iv.PublicIPAddress.IPAddress = []string{}
 		if in.EIP {
-			iv.EipAddress.AllocationID = "eip-bp1fake" + strings.ToLower(strconv.Itoa(len(in.ID)))
+			iv.EipAddress.AllocationID = "eip-" + in.ID
 			iv.EipAddress.IPAddress = "47.0.0.2"
 		} else if in.BandwidthOut > 0 {
 			iv.PublicIPAddress.IPAddress = []string{"47.0.0.1"}
@@ -742,7 +742,7 @@ func (s *Server) popFaultLocked() *apiError {
 	return &apiError{status: f.HTTPStatus, code: f.Code, msg: f.Message, timeLeft: f.TimeLeft}
 }
 
-// lockedLocked answers for an instance with operation locks.
+// lockError is the answer for an instance with operation locks.
 func lockError(in *Instance) *apiError {
 	for _, l := range in.LockReasons {
 		switch l {
