@@ -586,6 +586,19 @@ func (p params) integer(name string) (int, bool, *apiError) {
 	return n, true, nil
 }
 
+// instanceAndBandwidths reads InstanceId (required) and the two optional
+// bandwidths that both write calls take.
+func (p params) instanceAndBandwidths() (id string, out int, hasOut bool, in int, hasIn bool, aerr *apiError) {
+	if id, aerr = p.required("InstanceId"); aerr != nil {
+		return
+	}
+	if out, hasOut, aerr = p.integer("InternetMaxBandwidthOut"); aerr != nil {
+		return
+	}
+	in, hasIn, aerr = p.integer("InternetMaxBandwidthIn")
+	return
+}
+
 func (p params) boolean(name string) *apiError {
 	switch p.v.Get(name) {
 	case "", "true", "false":
@@ -761,15 +774,7 @@ func (s *Server) modifyNetworkSpec(v url.Values) (any, *apiError) {
 		"AllocatePublicIp", "StartTime", "EndTime", "AutoPay", "ClientToken"); aerr != nil {
 		return nil, aerr
 	}
-	id, aerr := p.required("InstanceId")
-	if aerr != nil {
-		return nil, aerr
-	}
-	out, hasOut, aerr := p.integer("InternetMaxBandwidthOut")
-	if aerr != nil {
-		return nil, aerr
-	}
-	in, hasIn, aerr := p.integer("InternetMaxBandwidthIn")
+	id, out, hasOut, in, hasIn, aerr := p.instanceAndBandwidths()
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -901,15 +906,7 @@ func (s *Server) modifyInstanceSpec(v url.Values) (any, *apiError) {
 		"ClientToken", "Async", "DryRun", "AllowMigrateAcrossZone", "SystemDisk.Category", "ModifyMode"); aerr != nil {
 		return nil, aerr
 	}
-	id, aerr := p.required("InstanceId")
-	if aerr != nil {
-		return nil, aerr
-	}
-	out, hasOut, aerr := p.integer("InternetMaxBandwidthOut")
-	if aerr != nil {
-		return nil, aerr
-	}
-	in, hasIn, aerr := p.integer("InternetMaxBandwidthIn")
+	id, out, hasOut, in, hasIn, aerr := p.instanceAndBandwidths()
 	if aerr != nil {
 		return nil, aerr
 	}
