@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/specscale/specscale/providers"
+	"github.com/specscale/specscale/providers/aliyun"
 	"github.com/specscale/specscale/providers/huawei"
 	"github.com/specscale/specscale/providers/simcloud"
 	"github.com/specscale/specscale/providers/zenlayer"
@@ -33,6 +34,7 @@ func Builtin() map[string]Entry {
 		zenlayer.TypeBMC:  {Validate: zenlayer.ValidateBMC, New: zenlayer.NewBMC},
 		zenlayer.TypeVM:   {Validate: zenlayer.ValidateVM, New: zenlayer.NewVM},
 		huawei.TypeName:   {Validate: huawei.Validate, New: huawei.NewProvider},
+		aliyun.TypeName:   {Validate: aliyun.Validate, New: aliyun.NewProvider},
 	}
 }
 
