@@ -438,7 +438,7 @@ func (p *Policy) validate(d *strictyaml.Decoder) {
 	default:
 		errf(k("missing", "action"), "%q: want hold or max", p.Missing.Action)
 	}
-	if flap := p.flapWarning(); flap != "" && !d.Diags.HasErrorsFor(p.Path) {
+	if flap := p.flapWarning(); flap != "" {
 		warnf(k("up", "step"), "%s", flap)
 	}
 }
