@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -254,5 +256,51 @@ policies:
 	}
 	if l := cloud.Ledger(); l[0].Instance != "edge-2" || l[0].To != 20 {
 		t.Errorf("ledger = %+v", l)
+	}
+}
+
+// A reload with a broken policy file is refused and the running config
+// kept; a good one is applied.
+func TestDaemonReloadRefusesABrokenConfig(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	dir := t.TempDir()
+	good := `
+policies:
+  - name: edge
+    targets: {provider: sim, resource: bandwidth_out, instances: [edge-1]}
+    metric: {source: pushed}
+    max: 100
+    up:   {threshold: 0.8, for: 0s, step: 10}
+    down: {threshold: 0.2, for: 1h}
+`
+	writeFiles(t, dir, webConfig(dir, good))
+	cloud := newCloud(t, time.Second, simcloud.Instance{ID: "edge-1", Values: map[providers.Resource]float64{providers.BandwidthOut: 10}})
+	td := startDaemon(t, filepath.Join(dir, "specscale.yaml"), map[string]providers.Provider{"sim": &simcloud.Local{Cloud: cloud}})
+	defer td.stop(t)
+	reload := func() (int, string) {
+		resp, err := http.Post("http://"+td.d.HTTPAddr()+"/-/reload", "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+
+	writeFiles(t, dir, map[string]string{"policies.yaml": strings.Replace(good, "threshold: 0.8", "threshold: 0.1", 1)})
+	code, body := reload()
+	if code != http.StatusBadRequest || !strings.Contains(body, "policies.yaml:7:") || !strings.Contains(body, "up.threshold: 0.1 must be above down.threshold 0.2") {
+		t.Fatalf("reload of a broken policy: %d %q", code, body)
+	}
+	if p := td.d.Runtime().Policies["edge"]; p == nil || p.Up.Threshold != 0.8 {
+		t.Fatalf("running policy changed after a refused reload: %+v", p)
+	}
+
+	writeFiles(t, dir, map[string]string{"policies.yaml": strings.Replace(good, "threshold: 0.8", "threshold: 0.9", 1)})
+	if code, body := reload(); code != http.StatusOK {
+		t.Fatalf("reload of a good policy: %d %q", code, body)
+	}
+	if p := td.d.Runtime().Policies["edge"]; p == nil || p.Up.Threshold != 0.9 {
+		t.Fatalf("policy after reload: %+v", p)
 	}
 }
