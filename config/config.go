@@ -150,6 +150,10 @@ type Executor struct {
 	IntentTTL time.Duration `yaml:"intent_ttl"`
 	// ReconcileInterval is how often every target's live value is read.
 	ReconcileInterval time.Duration `yaml:"reconcile_interval"`
+	// AckWait is how long JetStream waits for an executor before it
+	// redelivers an intent (after a crash); executors extend it while a
+	// provider call runs.
+	AckWait time.Duration `yaml:"ack_wait"`
 }
 
 // Defaults.
@@ -162,6 +166,7 @@ const (
 	DefaultBackoffMax        = 5 * time.Minute
 	DefaultIntentTTL         = 10 * time.Minute
 	DefaultReconcileInterval = 5 * time.Minute
+	DefaultAckWait           = 30 * time.Second
 	DefaultProviderTimeout   = 30 * time.Second
 	DefaultWriteRate         = 1
 	DefaultQueryTimeout      = 10 * time.Second
@@ -264,6 +269,9 @@ func (c *Config) applyDefaults(opts LoadOptions) {
 	}
 	if e.ReconcileInterval == 0 {
 		e.ReconcileInterval = DefaultReconcileInterval
+	}
+	if e.AckWait == 0 {
+		e.AckWait = DefaultAckWait
 	}
 }
 
@@ -389,6 +397,9 @@ func (c *Config) validate(d *strictyaml.Decoder, opts LoadOptions) {
 	}
 	if e.MaxAttempts < 1 {
 		d.Errorf(c.at("executor", "max_attempts"), "executor.max_attempts", "want at least 1")
+	}
+	if e.AckWait < time.Second {
+		d.Errorf(c.at("executor", "ack_wait"), "executor.ack_wait", "want at least 1s")
 	}
 	if e.BackoffMax < e.BackoffInitial {
 		d.Errorf(c.at("executor", "backoff_max"), "executor.backoff_max", "%s is below backoff_initial %s", e.BackoffMax, e.BackoffInitial)

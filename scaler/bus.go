@@ -217,12 +217,12 @@ func OpenBus(ctx context.Context, nc *nats.Conn, o BusOptions) (*Bus, error) {
 // Redelivery is unbounded here because the executor counts provider calls
 // itself, in KV, and ends an intent with a terminal event at its own limit;
 // waiting on a guard (a lock, a cooldown) costs no attempt.
-func (b *Bus) ExecutorConsumer(ctx context.Context) (jetstream.Consumer, error) {
+func (b *Bus) ExecutorConsumer(ctx context.Context, ackWait time.Duration) (jetstream.Consumer, error) {
 	c, err := b.Intents.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
 		Durable:       ExecutorName,
 		Description:   "specscale executors",
 		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       30 * time.Second,
+		AckWait:       ackWait,
 		MaxDeliver:    -1,
 		MaxAckPending: 10000,
 	})

@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
+	"github.com/specscale/specscale/policy"
 	"github.com/specscale/specscale/providers"
 )
 
@@ -67,7 +68,7 @@ func (x *Executor) Run(ctx context.Context) error {
 	var cons jetstream.Consumer
 	for {
 		var err error
-		cons, err = x.Bus.ExecutorConsumer(ctx)
+		cons, err = x.Bus.ExecutorConsumer(ctx, x.Runtime().Executor.AckWait)
 		if err == nil {
 			break
 		}
@@ -321,7 +322,7 @@ func (x *Executor) process(ctx context.Context, msg jetstream.Msg, in *Intent) e
 	}
 	if st.Pending != nil && st.Pending.IntentID == in.ID && sameValue(in, st) {
 		// Applied before a crash, not recorded: record it now.
-		return x.recordApplied(ctx, msg, in, st, rc, providers.Result{Outcome: providers.Applied}, st.Pending.Started, "recovered after restart")
+		return x.recordApplied(ctx, msg, in, st, pol, rc, providers.Result{Outcome: providers.Applied}, st.Pending.Started, "recovered after restart")
 	}
 	g = CheckGuards(GuardInput{Intent: in, State: st, Caps: rc, Policy: pol, Cycle: acct.Cycle, Now: now})
 	switch g.Kind {
@@ -377,10 +378,10 @@ func (x *Executor) process(ctx context.Context, msg jetstream.Msg, in *Intent) e
 	if err := acct.Limiter.Wait(ctx); err != nil {
 		return err
 	}
-	res, err := x.apply(ctx, msg, acct, in)
+	res, err := x.apply(ctx, msg, acct, in, rt.Executor.AckWait)
 	now = x.Now()
 	if err == nil {
-		return x.recordApplied(ctx, msg, in, st, rc, res, now, in.Reason)
+		return x.recordApplied(ctx, msg, in, st, pol, rc, res, now, in.Reason)
 	}
 	return x.failed(ctx, msg, in, st, rev, rc, err, rt)
 }
@@ -392,9 +393,12 @@ func copyObserved(dst, src *TargetState) {
 	dst.Cycle = src.Cycle
 	if src.LastChange != nil && src.LastChange.Outside {
 		dst.LastChange = src.LastChange
+	}
+	if src.LockedUntil.After(dst.LockedUntil) {
 		dst.LockedUntil = src.LockedUntil
 	}
 	dst.Scheduled = src.Scheduled
+	dst.UpCooldownUntil, dst.DownCooldownUntil, dst.DowngradeLimit = src.UpCooldownUntil, src.DownCooldownUntil, src.DowngradeLimit
 }
 
 func (x *Executor) terminal(in *Intent, reason string) {
@@ -423,13 +427,13 @@ func (x *Executor) countCall(acct *Account, op string, err error) {
 }
 
 // apply calls the provider, keeping the message alive while it waits.
-func (x *Executor) apply(ctx context.Context, msg jetstream.Msg, acct *Account, in *Intent) (providers.Result, error) {
+func (x *Executor) apply(ctx context.Context, msg jetstream.Msg, acct *Account, in *Intent, ackWait time.Duration) (providers.Result, error) {
 	cctx, cancel := context.WithTimeout(ctx, acct.Timeout)
 	defer cancel()
 	done := make(chan struct{})
 	defer close(done)
 	go func() {
-		t := time.NewTicker(10 * time.Second)
+		t := time.NewTicker(max(ackWait/3, 100*time.Millisecond))
 		defer t.Stop()
 		for {
 			select {
@@ -445,7 +449,7 @@ func (x *Executor) apply(ctx context.Context, msg jetstream.Msg, acct *Account, 
 	return res, err
 }
 
-func (x *Executor) recordApplied(ctx context.Context, msg jetstream.Msg, in *Intent, seen *TargetState, rc providers.ResourceCaps, res providers.Result, at time.Time, reason string) error {
+func (x *Executor) recordApplied(ctx context.Context, msg jetstream.Msg, in *Intent, seen *TargetState, pol *policy.Policy, rc providers.ResourceCaps, res providers.Result, at time.Time, reason string) error {
 	from := seen.Value
 	down := seen.Known && in.Value < seen.Value
 	etype := EventApplied
@@ -469,6 +473,7 @@ func (x *Executor) recordApplied(ctx context.Context, msg jetstream.Msg, in *Int
 			s.Cycle.Downgrades++
 		}
 		s.LastError = nil
+		s.stamp(pol, rc)
 		if in.Kind == KindBoost && in.Temporary != nil {
 			s.Boost = &Boost{ID: in.ID, Value: in.Value, Until: in.Temporary.End, Reason: in.Reason, Native: true}
 		}

@@ -59,6 +59,7 @@ func Observe(st *TargetState, spec providers.Spec, p *policy.Policy, rc provider
 		}
 	}
 	st.Value, st.Name, st.Known = value, name, known
+	st.stamp(p, rc)
 	return drift
 }
 

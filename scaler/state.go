@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/specscale/specscale/policy"
 	"github.com/specscale/specscale/providers"
 )
 
@@ -37,6 +38,13 @@ type TargetState struct {
 	LastChange *Change `json:"last_change,omitempty"`
 	// LockedUntil is the provider's lock after the last change.
 	LockedUntil time.Time `json:"locked_until,omitzero"`
+	// UpCooldownUntil and DownCooldownUntil are the owning policy's
+	// cooldowns after the last change, kept here for `specscale status`.
+	UpCooldownUntil   time.Time `json:"up_cooldown_until,omitzero"`
+	DownCooldownUntil time.Time `json:"down_cooldown_until,omitzero"`
+	// DowngradeLimit is the provider's downgrade limit per cycle for this
+	// target; 0 means none applies.
+	DowngradeLimit int `json:"downgrade_limit,omitempty"`
 	// Cycle counts downgrades in the current billing cycle.
 	Cycle Cycle `json:"cycle"`
 	// Pending is a change being applied: written before the provider call,
@@ -136,6 +144,22 @@ func errorInfo(at time.Time, intentID string, err error) *ErrorInfo {
 		ei.Code, ei.RequestID = pe.Code, pe.RequestID
 	}
 	return ei
+}
+
+// stamp records what `specscale status` needs to know of the policy and
+// the provider's rules, which live in config rather than in KV.
+func (s *TargetState) stamp(p *policy.Policy, rc providers.ResourceCaps) {
+	if p != nil {
+		s.Policy = p.Name
+		if s.LastChange != nil {
+			s.UpCooldownUntil = s.LastChange.At.Add(p.Up.Cooldown)
+			s.DownCooldownUntil = s.LastChange.At.Add(p.Down.Cooldown)
+		}
+	}
+	s.DowngradeLimit = 0
+	if downgradeLimited(rc, s) {
+		s.DowngradeLimit = rc.Downgrade.PerCycle
+	}
 }
 
 const appliedMemory = 16

@@ -122,6 +122,9 @@ type Stats struct {
 	Accepted int            `json:"accepted"`
 	Refused  map[string]int `json:"refused"`
 	Injected map[string]int `json:"injected"`
+	// WritesByToken counts write calls per idempotency token, so tests can
+	// bound the provider calls one intent cost.
+	WritesByToken map[string]int `json:"writes_by_token"`
 }
 
 type tokenRecord struct {
@@ -169,7 +172,7 @@ func New(rules Rules, opts ...Option) (*Cloud, error) {
 		rng:       rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1)),
 		instances: map[string]*Instance{},
 		tokens:    map[string]tokenRecord{},
-		stats:     Stats{Refused: map[string]int{}, Injected: map[string]int{}},
+		stats:     Stats{Refused: map[string]int{}, Injected: map[string]int{}, WritesByToken: map[string]int{}},
 	}
 	for _, o := range opts {
 		o(c)
@@ -214,6 +217,9 @@ func (c *Cloud) load() error {
 	}
 	if c.stats.Injected == nil {
 		c.stats.Injected = map[string]int{}
+	}
+	if c.stats.WritesByToken == nil {
+		c.stats.WritesByToken = map[string]int{}
 	}
 	return nil
 }
@@ -305,6 +311,7 @@ func (c *Cloud) Stats() Stats {
 	s := c.stats
 	s.Refused = cloneCounts(c.stats.Refused)
 	s.Injected = cloneCounts(c.stats.Injected)
+	s.WritesByToken = cloneCounts(c.stats.WritesByToken)
 	return s
 }
 
@@ -570,6 +577,9 @@ func (c *Cloud) Apply(ch providers.Change) (Entry, *APIError) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.stats.Writes++
+	if ch.Token != "" {
+		c.stats.WritesByToken[ch.Token]++
+	}
 	now := c.now()
 
 	if ch.Token != "" {
