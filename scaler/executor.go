@@ -361,7 +361,7 @@ func (x *Executor) process(ctx context.Context, msg jetstream.Msg, in *Intent) e
 		return x.finish(ctx, msg, in, Event{Type: EventFailed, To: f64(in.Value),
 			Reason: fmt.Sprintf("gave up after %d provider calls", attempts), Error: st.LastError}, func(s *TargetState) { copyObserved(s, st) })
 	}
-	st.Pending = &Pending{IntentID: in.ID, Value: in.Value, Name: in.Name, Started: now, Attempts: attempts + 1}
+	st.Pending = &Pending{IntentID: in.ID, Value: in.Value, Name: in.Name, From: st.Value, FromKnown: st.Known, Started: now, Attempts: attempts + 1}
 	st.Desired = &Desired{IntentID: in.ID, Value: in.Value, Name: in.Name, Kind: in.Kind, Reason: in.Reason, At: in.CreatedAt}
 	if st.Policy == "" && pol != nil {
 		st.Policy = pol.Name
@@ -449,9 +449,15 @@ func (x *Executor) apply(ctx context.Context, msg jetstream.Msg, acct *Account, 
 	return res, err
 }
 
+// recordApplied records an accepted change. The value it changed from comes
+// from the write-ahead record: after a crash the live value already is the
+// new one, and a downgrade must still be counted.
 func (x *Executor) recordApplied(ctx context.Context, msg jetstream.Msg, in *Intent, seen *TargetState, pol *policy.Policy, rc providers.ResourceCaps, res providers.Result, at time.Time, reason string) error {
-	from := seen.Value
-	down := seen.Known && in.Value < seen.Value
+	from, fromKnown := seen.Value, seen.Known
+	if p := seen.Pending; p != nil && p.IntentID == in.ID {
+		from, fromKnown = p.From, p.FromKnown
+	}
+	down := fromKnown && in.Value < from
 	etype := EventApplied
 	if res.Outcome == providers.Processing || res.Outcome == providers.NextCycle {
 		etype = EventScheduled

@@ -100,10 +100,14 @@ type Cycle struct {
 
 // Pending is a provider call in progress for an intent.
 type Pending struct {
-	IntentID string    `json:"intent_id"`
-	Value    float64   `json:"value"`
-	Name     string    `json:"name,omitempty"`
-	Started  time.Time `json:"started"`
+	IntentID string  `json:"intent_id"`
+	Value    float64 `json:"value"`
+	Name     string  `json:"name,omitempty"`
+	// From is the value before the call, so a change found applied after
+	// a crash is still recorded with its direction.
+	From      float64   `json:"from"`
+	FromKnown bool      `json:"from_known"`
+	Started   time.Time `json:"started"`
 	// Attempts counts provider write calls for this intent.
 	Attempts int `json:"attempts"`
 }

@@ -232,3 +232,10 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any, op 
 	}
 	return nil
 }
+
+// Instances reads every instance of the cloud.
+func (c *Client) Instances(ctx context.Context) ([]Instance, error) {
+	var l []Instance
+	err := c.do(ctx, http.MethodGet, "/v1/instances", nil, &l, "Instances")
+	return l, err
+}
