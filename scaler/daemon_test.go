@@ -304,3 +304,42 @@ policies:
 		t.Fatalf("policy after reload: %+v", p)
 	}
 }
+
+// An intent refused for good is not asked for again at every evaluation.
+func TestDaemonDoesNotRepeatARefusedIntent(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	dir := t.TempDir()
+	// The policy allows 500 but the cloud's range ends at 200.
+	writeFiles(t, dir, webConfig(dir, `
+policies:
+  - name: web
+    targets: {provider: sim, resource: bandwidth_out, instances: [web-1]}
+    metric: {synthetic: {base: 1000}}
+    evaluation_interval: 1s
+    min: 100
+    max: 500
+    up:   {threshold: 0.8, for: 0s, step: 200%}
+    down: {threshold: 0.2, for: 1h}
+`))
+	cloud := newCloud(t, time.Second, simcloud.Instance{ID: "web-1", Values: map[providers.Resource]float64{providers.BandwidthOut: 150}})
+	td := startDaemon(t, filepath.Join(dir, "specscale.yaml"), map[string]providers.Provider{"sim": &simcloud.Local{Cloud: cloud}})
+	defer td.stop(t)
+	el := watchEvents(t, td.d.Bus().NC)
+	defer el.sub.Unsubscribe()
+	waitFor(t, 20*time.Second, "the refusal", func() bool { return el.find(scaler.EventRefused, "provider's range") != nil })
+	time.Sleep(4 * time.Second) // four more evaluations
+	el.mu.Lock()
+	decisions := 0
+	for _, e := range el.events {
+		if e.Type == scaler.EventDecision {
+			decisions++
+		}
+	}
+	el.mu.Unlock()
+	if decisions != 1 {
+		t.Errorf("%d decisions for a value the cloud refuses, want 1", decisions)
+	}
+	if n := len(cloud.Ledger()); n != 0 {
+		t.Errorf("ledger has %d changes, want 0", n)
+	}
+}

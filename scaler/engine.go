@@ -72,7 +72,13 @@ type targetRun struct {
 	// inflight is the last intent this runner published for the target,
 	// until its outcome is recorded or it goes stale.
 	inflight      string
+	inflightValue float64
 	inflightUntil time.Time
+	// After an intent of ours is refused or fails for good, the same value
+	// is not asked for again until holdUntil: the next evaluation would
+	// only be refused again.
+	holdValue float64
+	holdUntil time.Time
 	lastSample    time.Time
 	missing       bool
 	blocked       policy.Reason
@@ -338,8 +344,11 @@ func (e *Engine) status(r *runner, tr *targetRun, st *TargetState, now time.Time
 	}
 	s.InFlight = st.Pending != nil || (st.Scheduled != nil && st.Scheduled.State == providers.Processing)
 	if tr.inflight != "" {
-		resolved := st.wasApplied(tr.inflight) || now.After(tr.inflightUntil) ||
-			(st.Outcome != nil && st.Outcome.IntentID == tr.inflight && st.Outcome.Result != string(EventDeferred))
+		ended := st.Outcome != nil && st.Outcome.IntentID == tr.inflight && st.Outcome.Result != string(EventDeferred)
+		resolved := st.wasApplied(tr.inflight) || now.After(tr.inflightUntil) || ended
+		if ended && (st.Outcome.Result == string(EventRefused) || st.Outcome.Result == string(EventFailed)) {
+			tr.holdValue, tr.holdUntil = tr.inflightValue, now.Add(r.rt.Executor.IntentTTL)
+		}
 		if resolved {
 			tr.inflight = ""
 		} else {
@@ -402,6 +411,9 @@ func (e *Engine) evaluate(ctx context.Context, r *runner, tr *targetRun, obs pol
 		return
 	}
 	tr.blocked = policy.ReasonNone
+	if d.To == tr.holdValue && now.Before(tr.holdUntil) {
+		return // refused a moment ago; the state and events say why
+	}
 	if st != nil && st.Scheduled != nil && st.Scheduled.State == providers.NextCycle && d.Action == policy.ScaleDown && st.Scheduled.Value <= d.To {
 		return // the provider already holds a next-cycle downgrade this low
 	}
@@ -439,7 +451,7 @@ func (e *Engine) publishDecision(ctx context.Context, r *runner, tr *targetRun, 
 		e.Log.Warn("cannot publish intent", zap.String("target", tr.key), zap.String("policy", r.p.Name), zap.Error(err))
 		return
 	}
-	tr.inflight, tr.inflightUntil = in.ID, in.NotAfter
+	tr.inflight, tr.inflightValue, tr.inflightUntil = in.ID, in.Value, in.NotAfter
 	if e.Metrics != nil {
 		e.Metrics.Decisions.WithLabelValues(r.p.Name, d.Action.String(), d.Reason.String()).Inc()
 		e.Metrics.IntentsPublished.WithLabelValues(r.p.Name, string(kind)).Inc()
