@@ -77,12 +77,12 @@ type targetRun struct {
 	// After an intent of ours is refused or fails for good, the same value
 	// is not asked for again until holdUntil: the next evaluation would
 	// only be refused again.
-	holdValue float64
-	holdUntil time.Time
-	lastSample    time.Time
-	missing       bool
-	blocked       policy.Reason
-	gauges        *targetGauges
+	holdValue  float64
+	holdUntil  time.Time
+	lastSample time.Time
+	missing    bool
+	blocked    policy.Reason
+	gauges     *targetGauges
 	// scratch for one tick
 	obs policy.Observation
 	dup bool
