@@ -383,8 +383,16 @@ func (c *Config) validate(d *strictyaml.Decoder, opts LoadOptions) {
 		if err := validate(c.Account(i)); err != nil {
 			for _, diag := range strictyaml.DiagnosticsOf(c.File, err) {
 				if diag.Line == 0 {
-					diag.Line, diag.Col = n.Line, n.Column
-					diag.Path = path
+					// No position: point at the field the path names, or
+					// at its nearest parent in this account.
+					at := n
+					if rest, ok := strings.CutPrefix(diag.Path, path+"."); ok {
+						at = strictyaml.FindOr(n, strings.Split(rest, ".")...)
+					}
+					diag.Line, diag.Col = at.Line, at.Column
+					if diag.Path == "" {
+						diag.Path = path
+					}
 				}
 				d.Diags = append(d.Diags, diag)
 			}

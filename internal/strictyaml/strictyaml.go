@@ -122,8 +122,20 @@ type Error struct{ Diagnostics Diagnostics }
 func (e *Error) Error() string { return e.Diagnostics.String() }
 
 // DiagnosticsOf returns the diagnostics inside err, or one diagnostic
-// holding its text.
+// holding its text. An error joining several (errors.Join) gives the
+// diagnostics of each, so that a validator mixing *Error and plain errors
+// loses none of them.
 func DiagnosticsOf(file string, err error) Diagnostics {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out Diagnostics
+		for _, e := range j.Unwrap() {
+			out = append(out, DiagnosticsOf(file, e)...)
+		}
+		return out
+	}
 	var se *Error
 	if errors.As(err, &se) {
 		return se.Diagnostics

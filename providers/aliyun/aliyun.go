@@ -29,6 +29,7 @@ import (
 	"github.com/alibabacloud-go/tea/dara"
 	"go.uber.org/zap"
 
+	"github.com/specscale/specscale/internal/strictyaml"
 	"github.com/specscale/specscale/providers"
 )
 
@@ -128,40 +129,50 @@ func Validate(acct providers.Account) error {
 
 func settingsOf(acct providers.Account) (settings, error) {
 	var errs []error
+	// fieldErr reports a problem with one of the account's common fields
+	// by its path; the config loader finds its line.
+	fieldErr := func(field, format string, args ...any) {
+		path := field
+		if acct.Path != "" {
+			path = acct.Path + "." + field
+		}
+		errs = append(errs, &strictyaml.Error{Diagnostics: strictyaml.Diagnostics{{
+			File: acct.File, Path: path, Msg: fmt.Sprintf(format, args...)}}})
+	}
 	s := settings{region: acct.Region, protocol: "https", autoPay: true, signature: SignatureV3,
 		postpaidAPI: opNetworkSpec, timeout: acct.Timeout}
 	switch {
 	case acct.Region == "":
-		errs = append(errs, errors.New("region: required, the ECS region ID such as cn-hangzhou"))
+		fieldErr("region", "required, the ECS region ID such as cn-hangzhou")
 	case !regionRE.MatchString(acct.Region):
-		errs = append(errs, fmt.Errorf("region: %q is not an ECS region ID such as cn-hangzhou", acct.Region))
+		fieldErr("region", "%q is not an ECS region ID such as cn-hangzhou", acct.Region)
 	}
 	if acct.Endpoint != "" {
 		host, proto, err := parseEndpoint(acct.Endpoint)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("endpoint: %w", err))
+			fieldErr("endpoint", "%v", err)
 		}
 		s.endpoint, s.protocol = host, proto
 	}
 	for _, name := range []string{CredAccessKeyID, CredAccessKeySecret} {
 		if _, ok := acct.Credentials[name]; !ok {
-			errs = append(errs, fmt.Errorf("credentials.%s: required", name))
+			fieldErr("credentials."+name, "required")
 		}
 	}
 	for _, name := range sortedKeys(acct.Credentials) {
 		switch name {
 		case CredAccessKeyID, CredAccessKeySecret, CredSecurityToken:
 			if err := acct.Credentials[name].Validate(); err != nil {
-				errs = append(errs, fmt.Errorf("credentials.%s: %w", name, err))
+				fieldErr("credentials."+name, "%v", err)
 			}
 		default:
-			errs = append(errs, fmt.Errorf("credentials.%s: unknown credential (want %s, %s and optionally %s)",
-				name, CredAccessKeyID, CredAccessKeySecret, CredSecurityToken))
+			fieldErr("credentials."+name, "unknown credential (want %s, %s and optionally %s)",
+				CredAccessKeyID, CredAccessKeySecret, CredSecurityToken)
 		}
 	}
 	switch {
 	case acct.Timeout < 0:
-		errs = append(errs, fmt.Errorf("timeout: %s must not be negative", acct.Timeout))
+		fieldErr("timeout", "%s must not be negative", acct.Timeout)
 	case acct.Timeout == 0:
 		s.timeout = DefaultTimeout
 	}

@@ -1,7 +1,9 @@
 package aliyun
 
 import (
+	"context"
 	"testing"
+	"time"
 
 	"github.com/specscale/specscale/providers"
 	"github.com/specscale/specscale/providers/aliyun/ecsfake"
@@ -58,6 +60,15 @@ func TestConformance(t *testing.T) {
 					},
 					Changes: e.fake.Changes,
 					Hang:    e.fake.Hang,
+					WithTimeout: func(d time.Duration) providers.Provider {
+						acct := e.acct
+						acct.Timeout = d
+						p, err := New(context.Background(), acct, nil)
+						if err != nil {
+							t.Fatalf("New: %v", err)
+						}
+						return p
+					},
 				}
 			})
 		})

@@ -36,28 +36,28 @@ func TestValidate(t *testing.T) {
 		{"https endpoint", func(a *providers.Account) { a.Endpoint = "ecs-cn-hangzhou.aliyuncs.com" }, "", ""},
 		{"loopback http endpoint", func(a *providers.Account) { a.Endpoint = "http://127.0.0.1:8080" }, "", ""},
 		{"no timeout", func(a *providers.Account) { a.Timeout = 0 }, "", ""},
-		{"no region", func(a *providers.Account) { a.Region = "" }, "", "region: required, the ECS region ID such as cn-hangzhou"},
-		{"bad region", func(a *providers.Account) { a.Region = "CN_Hangzhou" }, "", `region: "CN_Hangzhou" is not an ECS region ID such as cn-hangzhou`},
+		{"no region", func(a *providers.Account) { a.Region = "" }, "", "specscale.yaml: providers[0].region: required, the ECS region ID such as cn-hangzhou"},
+		{"bad region", func(a *providers.Account) { a.Region = "CN_Hangzhou" }, "", `specscale.yaml: providers[0].region: "CN_Hangzhou" is not an ECS region ID such as cn-hangzhou`},
 		{"http to a remote host", func(a *providers.Account) { a.Endpoint = "http://ecs.example.com" }, "",
-			`endpoint: "http://ecs.example.com": plain http only to a loopback host (tests); use https`},
+			`specscale.yaml: providers[0].endpoint: "http://ecs.example.com": plain http only to a loopback host (tests); use https`},
 		{"endpoint with a path", func(a *providers.Account) { a.Endpoint = "https://ecs.aliyuncs.com/api" }, "",
-			`endpoint: "https://ecs.aliyuncs.com/api": want host[:port] or http(s)://host[:port]`},
+			`specscale.yaml: providers[0].endpoint: "https://ecs.aliyuncs.com/api": want host[:port] or http(s)://host[:port]`},
 		{"endpoint scheme", func(a *providers.Account) { a.Endpoint = "ftp://ecs.aliyuncs.com" }, "",
-			`endpoint: "ftp://ecs.aliyuncs.com": scheme "ftp", want https (or http to loopback)`},
-		{"no secret", func(a *providers.Account) { delete(a.Credentials, CredAccessKeySecret) }, "", "credentials.access_key_secret: required"},
+			`specscale.yaml: providers[0].endpoint: "ftp://ecs.aliyuncs.com": scheme "ftp", want https (or http to loopback)`},
+		{"no secret", func(a *providers.Account) { delete(a.Credentials, CredAccessKeySecret) }, "", "specscale.yaml: providers[0].credentials.access_key_secret: required"},
 		{"unknown credential", func(a *providers.Account) { a.Credentials["secret_access_key"] = providers.SecretRef{Env: "X"} }, "",
-			"credentials.secret_access_key: unknown credential (want access_key_id, access_key_secret and optionally security_token)"},
+			"specscale.yaml: providers[0].credentials.secret_access_key: unknown credential (want access_key_id, access_key_secret and optionally security_token)"},
 		{"credential from two places", func(a *providers.Account) {
 			a.Credentials[CredAccessKeyID] = providers.SecretRef{Env: "A", File: "/b"}
-		}, "", "credentials.access_key_id: set env or file, not both"},
-		{"negative timeout", func(a *providers.Account) { a.Timeout = -time.Second }, "", "timeout: -1s must not be negative"},
+		}, "", "specscale.yaml: providers[0].credentials.access_key_id: set env or file, not both"},
+		{"negative timeout", func(a *providers.Account) { a.Timeout = -time.Second }, "", "specscale.yaml: providers[0].timeout: -1s must not be negative"},
 		{"unknown option", nil, "autopay: true", `specscale.yaml:1:1: providers[0].options.autopay: unknown field (did you mean "auto_pay"?)`},
 		{"auto_pay not a bool", nil, "auto_pay: yes please", `specscale.yaml:1:11: providers[0].options.auto_pay: want true or false, got "yes please"`},
 		{"signature", nil, "signature: v1", `specscale.yaml:1:12: providers[0].options.signature: want v3 or v2, got "v1"`},
 		{"postpaid_bandwidth_api", nil, "postpaid_bandwidth_api: ModifyPrepayInstanceSpec",
 			`specscale.yaml:1:25: providers[0].options.postpaid_bandwidth_api: want ModifyInstanceNetworkSpec or ModifyInstanceSpec, got "ModifyPrepayInstanceSpec"`},
 		{"every problem at once", func(a *providers.Account) { a.Region = ""; delete(a.Credentials, CredAccessKeyID) }, "signature: v1",
-			"region: required, the ECS region ID such as cn-hangzhou\ncredentials.access_key_id: required\n" +
+			"specscale.yaml: providers[0].region: required, the ECS region ID such as cn-hangzhou\nspecscale.yaml: providers[0].credentials.access_key_id: required\n" +
 				`specscale.yaml:1:12: providers[0].options.signature: want v3 or v2, got "v1"`},
 	}
 	for _, tt := range tests {

@@ -13,9 +13,9 @@ func TestRegistered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	acct := providers.Account{Name: "ali", Type: aliyun.TypeName, Credentials: map[string]providers.SecretRef{
-		aliyun.CredAccessKeyID: {Env: "X"}, aliyun.CredAccessKeySecret: {Env: "Y"}}}
-	if err := e.Validate(acct); err == nil || err.Error() != "region: required, the ECS region ID such as cn-hangzhou" {
+	acct := providers.Account{Name: "ali", Type: aliyun.TypeName, File: "specscale.yaml", Path: "providers[0]",
+		Credentials: map[string]providers.SecretRef{aliyun.CredAccessKeyID: {Env: "X"}, aliyun.CredAccessKeySecret: {Env: "Y"}}}
+	if err := e.Validate(acct); err == nil || err.Error() != "specscale.yaml: providers[0].region: required, the ECS region ID such as cn-hangzhou" {
 		t.Errorf("Validate through the registry: %v", err)
 	}
 	acct.Region = "cn-beijing"

@@ -2,12 +2,13 @@ package huawei
 
 import (
 	"testing"
+	"time"
 
 	"github.com/specscale/specscale/providers"
 	"github.com/specscale/specscale/providers/providertest"
 )
 
-func conformanceHarness(t *testing.T, newClient func(f *fakeAAD, t *testing.T) *Client) *providertest.Harness {
+func conformanceHarness(t *testing.T, newClient func(f *fakeAAD, t *testing.T, opts ...Option) *Client) *providertest.Harness {
 	f := newFakeAAD(t)
 	f.put("aad-inst-1", map[providers.Resource]float64{
 		providers.AADBasicBandwidth: 10, providers.AADElasticBandwidth: 20, providers.AADServiceBandwidth: 100,
@@ -29,20 +30,26 @@ func conformanceHarness(t *testing.T, newClient func(f *fakeAAD, t *testing.T) *
 		},
 		Changes: f.changes,
 		Hang:    f.Hang,
+		WithTimeout: func(d time.Duration) providers.Provider {
+			return newClient(f, t, withTimeout(d))
+		},
 	}
 }
 
 func TestConformanceAKSK(t *testing.T) {
 	providertest.Run(t, func(t *testing.T) *providertest.Harness {
-		return conformanceHarness(t, func(f *fakeAAD, t *testing.T) *Client { return f.akskClient(t) })
+		return conformanceHarness(t, func(f *fakeAAD, t *testing.T, opts ...Option) *Client { return f.akskClient(t, opts...) })
 	})
 }
 
 func TestConformanceToken(t *testing.T) {
 	providertest.Run(t, func(t *testing.T) *providertest.Harness {
-		return conformanceHarness(t, func(f *fakeAAD, t *testing.T) *Client {
+		return conformanceHarness(t, func(f *fakeAAD, t *testing.T, opts ...Option) *Client {
 			f.token = "MIIZ-fake-iam-token"
-			return f.newClient(t, Token(func() (string, error) { return "MIIZ-fake-iam-token", nil }))
+			return f.newClient(t, Token(func() (string, error) { return "MIIZ-fake-iam-token", nil }), opts...)
 		})
 	})
 }
+
+// withTimeout sets the client's per-call timeout, as Config.Timeout does.
+func withTimeout(d time.Duration) Option { return func(c *Client) { c.timeout = d } }

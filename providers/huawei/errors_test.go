@@ -104,6 +104,52 @@ func TestEveryKnownCode(t *testing.T) {
 	}
 }
 
+// TestEveryKnownCodeThroughTheFake has the signature-checking fake answer
+// each code, with its documented status and AAD's body, to a real Apply,
+// and checks what the executor gets: class, sentinel, the code, message,
+// status and request ID as answered, and no change made.
+func TestEveryKnownCodeThroughTheFake(t *testing.T) {
+	codes := make([]string, 0, len(knownCodes))
+	for code := range knownCodes {
+		codes = append(codes, code)
+	}
+	sort.Strings(codes)
+	for _, code := range codes {
+		t.Run(code, func(t *testing.T) {
+			want := wantClasses[code]
+			status := knownCodes[code].Status
+			if status == 0 {
+				status = http.StatusBadRequest
+			}
+			f := newFakeAAD(t)
+			f.put("i-1", allValues(), fakeInstance{})
+			c := f.akskClient(t)
+			msg := "described " + code
+			f.injectNext(status, map[string]string{"error_code": code, "error_description": msg}, "")
+			_, err := c.Apply(ctxT(t), providers.Change{Target: target(providers.AADBasicBandwidth, "i-1"), Value: 20, Token: "tok"})
+			if !errors.Is(err, providertest.Sentinel(want)) {
+				t.Fatalf("err = %v, want class %s", err, want)
+			}
+			var pe *providers.Error
+			if !errors.As(err, &pe) {
+				t.Fatalf("%v is not a *providers.Error", err)
+			}
+			if pe.Class != want || pe.Op != opUpgrade || pe.HTTPStatus != status || pe.Code != code || pe.Message != msg {
+				t.Errorf("got %+v, want class %s op %s status %d code %s message %q", pe, want, opUpgrade, status, code, msg)
+			}
+			if !strings.HasPrefix(pe.RequestID, "fake-req-") {
+				t.Errorf("RequestID = %q, want the fake's X-Request-Id", pe.RequestID)
+			}
+			if _, puts := f.counts(); puts != 1 {
+				t.Errorf("the fake received %d PUTs, want 1", puts)
+			}
+			if n := f.changes(); n != 0 {
+				t.Errorf("a refused Apply made %d changes", n)
+			}
+		})
+	}
+}
+
 func TestClassifyByStatusAndWords(t *testing.T) {
 	tests := []struct {
 		name   string

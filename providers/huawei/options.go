@@ -2,6 +2,7 @@ package huawei
 
 import (
 	"fmt"
+	"net"
 	"net/url"
 	"regexp"
 	"sort"
@@ -168,6 +169,10 @@ func optionNode(opts *yaml.Node, field string) *yaml.Node {
 	return opts
 }
 
+// parseEndpoint accepts https://host[:port], and plain http only towards
+// loopback (tests, a local fake): over http an IAM token, or a signed
+// request that can be replayed within its 15 minutes, would cross the
+// network in clear text.
 func parseEndpoint(s string) (*url.URL, error) {
 	u, err := url.Parse(s)
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
@@ -175,6 +180,12 @@ func parseEndpoint(s string) (*url.URL, error) {
 	}
 	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
 		return nil, fmt.Errorf("%q: want https://host[:port] without user, query or fragment", s)
+	}
+	if u.Scheme == "http" {
+		h := u.Hostname()
+		if ip := net.ParseIP(h); h != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return nil, fmt.Errorf("%q: plain http only towards loopback; use https", s)
+		}
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/")
 	return u, nil

@@ -86,6 +86,11 @@ func TestValidate(t *testing.T) {
 			},
 		},
 		{
+			name: "plain http to a remote host", options: "domain_id: d1", creds: akskCreds, endpoint: "http://aad.myhuaweicloud.com",
+			want: []string{"specscale.yaml: providers[0].endpoint: \"http://aad.myhuaweicloud.com\": plain http only towards loopback; use https"},
+		},
+		{name: "localhost endpoint", options: "domain_id: d1", creds: akskCreds, endpoint: "http://localhost:8080"},
+		{
 			name: "bad domain id", options: "domain_id: 'not an id'", creds: akskCreds,
 			want: []string{"specscale.yaml:1:12: providers[0].options.domain_id: \"not an id\" is not an account ID: want letters, digits and '-'"},
 		},

@@ -5,7 +5,7 @@
 // AAD is treated as upgrade-only: no document says the upgrade API can lower
 // a value, so Apply refuses any value below the current one, before any
 // write. AAD takes no client token; Apply is made idempotent inside the
-// adapter as far as it can be (see memory.go and docs/providers-huawei.md).
+// adapter as far as it can be (see memory.go and docs/providers.md).
 //
 // Calls are signed with SDK-HMAC-SHA256 (AK/SK) by a signer of our own, or
 // carry an IAM token. The official SDK is not used: it is one 250 MB module

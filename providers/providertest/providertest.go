@@ -37,6 +37,12 @@ type Harness struct {
 	// Hang makes every request block until the client gives up; the
 	// returned func ends the hang.
 	Hang func() (release func())
+	// WithTimeout returns another provider on the same fake whose own
+	// per-call timeout (the account's timeout setting) is d, so that the
+	// suite can check it bounds a call whose context has no deadline. Nil
+	// only for a provider that makes no call of its own to bound (the
+	// in-process simulated cloud).
+	WithTimeout func(d time.Duration) providers.Provider
 }
 
 // Classes that an API may document, each checked through Inject.
@@ -274,6 +280,44 @@ func Run(t *testing.T, newHarness func(t *testing.T) *Harness) {
 		_, err = h.Provider.Current(tctx, h.Up.Target)
 		if err == nil {
 			t.Error("Current against a hung API succeeded")
+		}
+	})
+
+	// Every cloud call has a timeout even when the caller's context has
+	// none: the account's own.
+	t.Run("AccountTimeout", func(t *testing.T) {
+		h := newHarness(t)
+		if h.WithTimeout == nil {
+			t.Skip("the provider makes no call of its own to bound")
+		}
+		const own = 300 * time.Millisecond
+		p := h.WithTimeout(own)
+		release := h.Hang()
+		defer release()
+		c := h.Up
+		c.Token = token(t, "own-timeout")
+		for name, call := range map[string]func() error{
+			"Apply":   func() error { _, err := p.Apply(context.Background(), c); return err },
+			"Current": func() error { _, err := p.Current(context.Background(), h.Up.Target); return err },
+		} {
+			start := time.Now()
+			err := call()
+			took := time.Since(start)
+			if err == nil {
+				t.Fatalf("%s against a hung API with no deadline succeeded", name)
+			}
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("%s: err = %v, want it to wrap context.DeadlineExceeded", name, err)
+			}
+			if got := providers.ClassOf(err); got != providers.ClassUnknown {
+				t.Errorf("%s: class = %s, want unknown", name, got)
+			}
+			if took > 10*own {
+				t.Errorf("%s took %s with an account timeout of %s", name, took, own)
+			}
+		}
+		if h.Changes() != 0 {
+			t.Errorf("a timed-out Apply made %d changes", h.Changes())
 		}
 	})
 }

@@ -2,8 +2,10 @@ package simcloud
 
 import (
 	"context"
+	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/specscale/specscale/providers"
 	"github.com/specscale/specscale/providers/providertest"
@@ -62,6 +64,15 @@ func TestConformanceHTTP(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return harness(t, c, client)
+		h := harness(t, c, client)
+		// NewProvider gives the client the account's timeout this way.
+		h.WithTimeout = func(d time.Duration) providers.Provider {
+			p, err := NewClient(context.Background(), srv.URL, &http.Client{Timeout: d})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}
+		return h
 	})
 }

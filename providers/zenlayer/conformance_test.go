@@ -76,6 +76,9 @@ func TestConformanceBMCBandwidth(t *testing.T) {
 			Inject:   inject(f, providers.BandwidthOut),
 			Changes:  f.changes,
 			Hang:     f.Hang,
+			WithTimeout: func(d time.Duration) providers.Provider {
+				return withTimeout(t, f, d)
+			},
 		}
 	})
 }
@@ -96,6 +99,9 @@ func TestConformanceVMBandwidth(t *testing.T) {
 			Inject:   inject(f, providers.BandwidthOut),
 			Changes:  f.changes,
 			Hang:     f.Hang,
+			WithTimeout: func(d time.Duration) providers.Provider {
+				return withTimeout(t, f, d)
+			},
 		}
 	})
 }
@@ -117,6 +123,21 @@ func TestConformanceVMType(t *testing.T) {
 			Inject:   inject(f, providers.InstanceType),
 			Changes:  f.changes,
 			Hang:     f.Hang,
+			WithTimeout: func(d time.Duration) providers.Provider {
+				return withTimeout(t, f, d)
+			},
 		}
 	})
+}
+
+// withTimeout builds the adapter against f with the account timeout d.
+func withTimeout(t *testing.T, f *fakeZenlayer, d time.Duration) providers.Provider {
+	t.Helper()
+	acct := f.account(t, fakePassword)
+	acct.Timeout = d
+	p, err := newProvider(acct, f.svc, zap.NewNop())
+	if err != nil {
+		t.Fatalf("newProvider: %v", err)
+	}
+	return p
 }

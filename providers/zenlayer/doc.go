@@ -7,7 +7,7 @@
 //
 // Requests are JSON, signed with ZC2-HMAC-SHA256 (see Authorization). The
 // API has no client token: Apply is made idempotent by reading first and by
-// remembering tokens in memory; docs/providers-zenlayer.md states the
+// remembering tokens in memory; docs/providers.md states the
 // limits.
 //
 // A change goes through these states as Current reports them:

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,25 +20,27 @@ import (
 // ModifyInstanceBandwidth, VM ModifyInstanceType), with its documented HTTP
 // status, and the class the adapter gives it.
 var seedCodes = []struct {
+	action string // the write call whose table lists the code
 	status int
 	code   string
+	desc   string // the table's description
 	want   providers.Class
 }{
 	// BMC ModifyInstanceBandwidth.
-	{404, "INVALID_INSTANCE_NOT_FOUND", providers.ClassNotFound},
-	{403, "OPERATION_DENIED_INSTANCE_NOT_RUNNING", providers.ClassStatus},
-	{400, "INVALID_PARAMETER_BANDWIDTH_EXCEED", providers.ClassInvalid},
-	{403, "OPERATION_FAILED_INSTANCE_BANDWIDTH_PROCESSING", providers.ClassInProgress},
+	{actionModifyBandwidth, 404, "INVALID_INSTANCE_NOT_FOUND", "Instance does not exist.", providers.ClassNotFound},
+	{actionModifyBandwidth, 403, "OPERATION_DENIED_INSTANCE_NOT_RUNNING", "Only operations on instances in RUNNING status are supported.", providers.ClassStatus},
+	{actionModifyBandwidth, 400, "INVALID_PARAMETER_BANDWIDTH_EXCEED", "Bandwidth exceeds upper limit.", providers.ClassInvalid},
+	{actionModifyBandwidth, 403, "OPERATION_FAILED_INSTANCE_BANDWIDTH_PROCESSING", "Bandwidth is being modified.", providers.ClassInProgress},
 	// VM ModifyInstanceType.
-	{404, "INVALID_INSTANCE_NOT_FOUND", providers.ClassNotFound},
-	{403, "INVALID_INSTANCE_TYPE_NOT_CHANGED", providers.ClassInvalid},
-	{400, "OPERATION_FAILED_INSTANCE_TYPE_UNSUPPORTED", providers.ClassInvalid},
-	{403, "OPERATION_DENIED_INSTANCE_EXIST_PLAN", providers.ClassQuota},
-	{403, "OPERATION_DENIED_INSTANCE_PLAN_PROCESSING", providers.ClassInProgress},
-	{400, "UNSUPPORTED_OPERATION_INSTANCE_STATUS", providers.ClassStatus},
-	{400, "UNSUPPORTED_OPERATION_ZONE_NOT_SUPPORT", providers.ClassInvalid},
-	{400, "UNSUPPORTED_OPERATION_INSTANCE_BEING_RECYCLE", providers.ClassStatus},
-	{404, "INVALID_PRODUCT_NOT_FOUND", providers.ClassNotFound},
+	{actionModifyType, 404, "INVALID_INSTANCE_NOT_FOUND", "Instance does not exist.", providers.ClassNotFound},
+	{actionModifyType, 403, "INVALID_INSTANCE_TYPE_NOT_CHANGED", "Instance model does not changed.", providers.ClassInvalid},
+	{actionModifyType, 400, "OPERATION_FAILED_INSTANCE_TYPE_UNSUPPORTED", "Unsupported model for the current instance.", providers.ClassInvalid},
+	{actionModifyType, 403, "OPERATION_DENIED_INSTANCE_EXIST_PLAN", "A scheduling change exists.", providers.ClassQuota},
+	{actionModifyType, 403, "OPERATION_DENIED_INSTANCE_PLAN_PROCESSING", "A processing change exists.", providers.ClassInProgress},
+	{actionModifyType, 400, "UNSUPPORTED_OPERATION_INSTANCE_STATUS", "Only operations on instances in RUNNING or STOPPED status are supported.", providers.ClassStatus},
+	{actionModifyType, 400, "UNSUPPORTED_OPERATION_ZONE_NOT_SUPPORT", "Specification change is not supported in the current zone.", providers.ClassInvalid},
+	{actionModifyType, 400, "UNSUPPORTED_OPERATION_INSTANCE_BEING_RECYCLE", "Operations on instances in recycle bin are not supported.", providers.ClassStatus},
+	{actionModifyType, 404, "INVALID_PRODUCT_NOT_FOUND", "Model does not exist.", providers.ClassNotFound},
 }
 
 // otherCodes are the common and SDK-listed codes, and the fallbacks for
@@ -121,6 +124,53 @@ func TestSeedErrorCodes(t *testing.T) {
 				t.Errorf("%s is missing from codeClasses", tt.code)
 			}
 			checkRefusal(t, tt.status, tt.code, tt.want)
+		})
+	}
+}
+
+// TestSeedErrorCodesThroughTheFake has the signature-checking fake answer
+// each seed error to a real Apply of the call that documents it, and checks
+// what the executor gets: the class, the sentinel, the code, message,
+// status and request ID as answered, and no change made.
+func TestSeedErrorCodesThroughTheFake(t *testing.T) {
+	for _, tt := range seedCodes {
+		t.Run(tt.action+"/"+tt.code, func(t *testing.T) {
+			var (
+				f *fakeZenlayer
+				c providers.Change
+			)
+			if tt.action == actionModifyType {
+				f = newFake(t, serviceVM, fakeRules(0))
+				f.addVM("vm-1", "c.1c2g", 10, false)
+				c = providers.Change{Target: typ("vm-1"), Value: 2, Name: "c.2c4g", Token: "tok"}
+			} else {
+				f = newFake(t, serviceBMC, fakeRules(0))
+				f.addBMC("bmc-1", 100, false)
+				c = providers.Change{Target: bw("bmc-1"), Value: 200, Token: "tok"}
+			}
+			p := newTestProvider(t, f, fakePassword, zap.NewNop())
+			f.injectNext(fakeAnswer{tt.status, tt.code, tt.desc, ""})
+			_, err := p.Apply(ctxT(t), c)
+			if !errors.Is(err, providertest.Sentinel(tt.want)) {
+				t.Fatalf("err = %v, want class %s", err, tt.want)
+			}
+			var pe *providers.Error
+			if !errors.As(err, &pe) {
+				t.Fatalf("%v is not a *providers.Error", err)
+			}
+			if pe.Class != tt.want || pe.Op != tt.action || pe.HTTPStatus != tt.status || pe.Code != tt.code ||
+				pe.Message != tt.desc || pe.Provider != f.svc.typeName {
+				t.Errorf("got %+v, want class %s op %s status %d code %s message %q", pe, tt.want, tt.action, tt.status, tt.code, tt.desc)
+			}
+			if !strings.HasSuffix(pe.RequestID, "-7E8B-4047-B0C0-780F2CD549D3") {
+				t.Errorf("RequestID = %q, want the fake's", pe.RequestID)
+			}
+			if got, _ := f.lastRequest(tt.action); got.Action != tt.action {
+				t.Errorf("the fake never received %s", tt.action)
+			}
+			if n := f.changes(); n != 0 {
+				t.Errorf("a refused Apply made %d changes", n)
+			}
 		})
 	}
 }

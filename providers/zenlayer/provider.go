@@ -324,7 +324,7 @@ func (p *Provider) checkChange(c providers.Change) error {
 // and reports that state. It also remembers each token's first result for
 // tokenMemoryTTL, in memory, so a retry gets the same order number. What
 // this cannot cover (a change made elsewhere between the read and the
-// write, memory lost on restart) is in docs/providers-zenlayer.md.
+// write, memory lost on restart) is in docs/providers.md.
 func (p *Provider) Apply(ctx context.Context, c providers.Change) (providers.Result, error) {
 	if err := p.checkChange(c); err != nil {
 		return providers.Result{}, err
