@@ -47,8 +47,10 @@ type Policy struct {
 	DryRun bool `yaml:"dry_run"`
 	// Boosts and Schedules belong to the boost and schedule engines; the
 	// evaluator only sees their effect on the bounds.
-	Boosts    []yaml.Node `yaml:"boosts"`
-	Schedules []yaml.Node `yaml:"schedules"`
+	Boosts []yaml.Node `yaml:"boosts"`
+	// Schedules are cron-driven one-shot sets and min/max windows
+	// (schedule.go).
+	Schedules []*Schedule `yaml:"schedules"`
 
 	// File and Node locate the policy for diagnostics.
 	File string     `yaml:"-"`
@@ -441,6 +443,7 @@ func (p *Policy) validate(d *strictyaml.Decoder) {
 	if flap := p.flapWarning(); flap != "" && !d.Diags.HasErrorsFor(p.Path) {
 		warnf(k("up", "step"), "%s", flap)
 	}
+	p.validateSchedules(d)
 }
 
 func instanceNode(p *Policy, i int) *yaml.Node {
