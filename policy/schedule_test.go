@@ -183,6 +183,16 @@ func TestCronAcrossDST(t *testing.T) {
 			want: []string{"03-07 02:30 EST", "03-09 02:30 EDT"},
 		},
 		{
+			name: "a daily 02:30 fires once on fall-back day",
+			spec: "30 2 * * *", from: at(10, 31, 12, 0), to: at(11, 2, 0, 0),
+			want: []string{"11-01 02:30 EST"},
+		},
+		{
+			name: "a named range of hours skips the missing 02:00 on spring-forward day",
+			spec: "0 1-3 * * *", from: at(3, 8, 0, 0), to: at(3, 8, 4, 0),
+			want: []string{"03-08 01:00 EST", "03-08 03:00 EDT"},
+		},
+		{
 			name: "a daily 01:30 fires once on fall-back day, at the first 01:30 (EDT)",
 			spec: "30 1 * * *", from: at(10, 31, 0, 0), to: at(11, 3, 0, 0),
 			want: []string{"10-31 01:30 EDT", "11-01 01:30 EDT", "11-02 01:30 EST"},
@@ -282,6 +292,7 @@ func TestWindowAcrossDST(t *testing.T) {
 		{"01:00 for 6h on fall-back day ends at 06:00 EST", `{start: "0 1 * * *", duration: 6h}`, at(11, 1, 6, 0), false, "", "", 0},
 		{"a 02:30 window does not open on spring-forward day", `{start: "30 2 * * *", duration: 2h}`, at(3, 8, 3, 30), false, "", "", 0},
 		{"a 02:30 window opens the day before as usual", `{start: "30 2 * * *", duration: 2h}`, at(3, 7, 3, 0), true, "03-07 02:30 EST", "03-07 04:30 EST", 2 * time.Hour},
+		{"a 01:30 window for 30m on spring-forward day ends at 03:00 EDT", `{start: "30 1 * * *", duration: 30m}`, at(3, 8, 1, 45), true, "03-08 01:30 EST", "03-08 03:00 EDT", 30 * time.Minute},
 		{"a 01:30 window is open in the first pass through 01:45", `{start: "30 1 * * *", duration: 30m}`, at(11, 1, 1, 45), true, "11-01 01:30 EDT", "11-01 01:00 EST", 30 * time.Minute},
 		{"a 01:30 window does not reopen in the second pass", `{start: "30 1 * * *", duration: 30m}`, est145, false, "", "", 0},
 		{"a window spanning fall-back with an end spec ends at the wall time", `{start: "0 0 * * *", end: "30 1 * * *"}`, est145, false, "", "", 0},
