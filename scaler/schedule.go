@@ -130,7 +130,17 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		}
 	}
 	cursor := s.Now()
-	s.Startup(ctx, cursor)
+	for {
+		err := s.Startup(ctx, cursor)
+		if err == nil {
+			break
+		}
+		s.Log.Warn("schedule start-up incomplete; retrying", zap.Error(err))
+		if sleepCtx(ctx, 2*time.Second) != nil {
+			return nil
+		}
+		cursor = s.Now()
+	}
 	retry := false
 	for {
 		wait := s.MaxSleep
@@ -182,19 +192,22 @@ func (s *Scheduler) policies() []*policy.Policy {
 // each one-shot set's latest fire is applied once if the schedule says
 // catch_up: latest, and recorded as skipped otherwise; a fire claimed
 // but not finished before a crash is finished. Windows active now are
-// reported open (the engine applies them by itself).
-func (s *Scheduler) Startup(ctx context.Context, now time.Time) {
+// reported open (the engine applies them by itself). It returns the
+// catch-ups that failed; running it again is harmless.
+func (s *Scheduler) Startup(ctx context.Context, now time.Time) error {
+	var errs []error
 	for _, p := range s.policies() {
 		for _, sc := range p.Schedules {
 			if sc.Kind != policy.ScheduleSet || !sc.Compiled() {
 				continue
 			}
-			if err := s.catchUp(ctx, p, sc, now); err != nil && ctx.Err() == nil {
-				s.Log.Warn("schedule catch-up failed", zap.String("policy", p.Name), zap.String("schedule", sc.Name), zap.Error(err))
+			if err := s.catchUp(ctx, p, sc, now); err != nil {
+				errs = append(errs, fmt.Errorf("catch up schedule %s of policy %s: %w", sc.Name, p.Name, err))
 			}
 		}
 	}
 	s.windows(ctx, now)
+	return errors.Join(errs...)
 }
 
 // catchUpLookback bounds how far back a missed fire is looked for.

@@ -251,7 +251,9 @@ func TestSchedulerStartupAfterDowntime(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			h.s.Startup(context.Background(), tt.now)
+			if err := h.s.Startup(context.Background(), tt.now); err != nil {
+				t.Fatal(err)
+			}
 			stored, last := h.intents()
 			if stored != tt.stored {
 				t.Fatalf("intents stored = %d, want %d", stored, tt.stored)
@@ -295,7 +297,9 @@ func TestSchedulerStep(t *testing.T) {
 	// First start at 00:30, inside the window late (22:00–02:00, max
 	// 30): nightly's past fire is only recorded; morning catches up on
 	// yesterday's 07:00, which the window lowers to 30.
-	h.s.Startup(ctx, at(1, 0, 30))
+	if err := h.s.Startup(ctx, at(1, 0, 30)); err != nil {
+		t.Fatal(err)
+	}
 	stored, in := h.intents()
 	if stored != 1 || in.Value != 30 || !strings.HasSuffix(in.Reason, "set 60; lowered from 60 to the maximum 30 set by schedule late; caught up at start-up (catch_up: latest)") {
 		t.Fatalf("after start-up: %d intents, last %+v", stored, in)
