@@ -47,10 +47,8 @@ type Policy struct {
 	DryRun bool `yaml:"dry_run"`
 	// Boosts and Schedules belong to the boost and schedule engines; the
 	// evaluator only sees their effect on the bounds.
-	Boosts []yaml.Node `yaml:"boosts"`
-	// Schedules are cron-driven one-shot sets and min/max windows
-	// (schedule.go).
-	Schedules []*Schedule `yaml:"schedules"`
+	Boosts    []yaml.Node `yaml:"boosts"`
+	Schedules []*Schedule `yaml:"schedules"` // one-shot sets and windows: schedule.go
 
 	// File and Node locate the policy for diagnostics.
 	File string     `yaml:"-"`
