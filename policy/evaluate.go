@@ -172,6 +172,19 @@ func (d Decision) Explain(now time.Time) string {
 	case ReasonAboveMax:
 		fmt.Fprintf(&b, "value %s above the maximum %s set by %s", num(d.From), num(d.To), d.By)
 	default:
+		if d.By != "" && d.Reason.Blocked() {
+			// A bound (a schedule window, a boost) wants the change;
+			// a guard holds it back until it clears.
+			side := "above the maximum"
+			if d.To > d.From {
+				side = "below the minimum"
+			}
+			fmt.Fprintf(&b, "value %s %s %s set by %s; waiting: %s", num(d.From), side, num(d.To), d.By, d.Reason)
+			if !d.Until.IsZero() {
+				fmt.Fprintf(&b, " until %s", d.Until.UTC().Format(time.RFC3339))
+			}
+			break
+		}
 		fmt.Fprintf(&b, "%s: utilisation %s (metric %s ÷ %s)", d.Reason, num(d.Utilisation), num(d.Metric), num(d.From))
 		if d.Reason.Blocked() && !d.Until.IsZero() {
 			fmt.Fprintf(&b, "; blocked until %s", d.Until.UTC().Format(time.RFC3339))
@@ -286,6 +299,17 @@ func (p *Policy) Evaluate(m *Memory, st Status, obs Observation, now time.Time) 
 			m.missingSince = n
 		}
 		d.Since = fromNanos(m.missingSince)
+		// A bound moved by a schedule window or a boost is not a reading
+		// of the metric: it applies while data is missing too. The
+		// policy's own bounds wait for data, as before.
+		if !st.InFlight && b.MinBy != "the policy" && st.Current < b.Min {
+			d.To, d.By = p.snapUp(b.Min, b), b.MinBy
+			return p.guardUp(d, st, now, ReasonBelowMin)
+		}
+		if !st.InFlight && b.MaxBy != "the policy" && st.Current > b.Max {
+			d.To, d.By = p.snapDown(b.Max, b), b.MaxBy
+			return p.guardDown(d, st, now, ReasonAboveMax)
+		}
 		d.Reason = ReasonMissingData
 		if p.Missing.Action == "max" && now.Sub(d.Since) >= p.Missing.After && st.Current < b.Max {
 			d.To = p.snapUp(b.Max, b)

@@ -48,7 +48,7 @@ type Policy struct {
 	// Boosts and Schedules belong to the boost and schedule engines; the
 	// evaluator only sees their effect on the bounds.
 	Boosts    []yaml.Node `yaml:"boosts"`
-	Schedules []yaml.Node `yaml:"schedules"`
+	Schedules []*Schedule `yaml:"schedules"` // one-shot sets and windows: schedule.go
 
 	// File and Node locate the policy for diagnostics.
 	File string     `yaml:"-"`
@@ -441,6 +441,7 @@ func (p *Policy) validate(d *strictyaml.Decoder) {
 	if flap := p.flapWarning(); flap != "" {
 		warnf(k("up", "step"), "%s", flap)
 	}
+	p.validateSchedules(d)
 }
 
 func instanceNode(p *Policy, i int) *yaml.Node {

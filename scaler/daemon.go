@@ -87,6 +87,9 @@ type Daemon struct {
 	mux      *http.ServeMux
 	started  time.Time
 	readyErr atomic.Value
+
+	// schedKick tells the scheduler that a reload changed the policies.
+	schedKick chan struct{}
 }
 
 type builtAccount struct {
@@ -116,7 +119,7 @@ func New(opts Options) (*Daemon, error) {
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
 	d := &Daemon{opts: opts, log: opts.Log.With(zap.String("replica", opts.Replica)), reg: reg, accounts: map[string]*builtAccount{},
-		kick: make(chan struct{}, 1), ready: make(chan struct{})}
+		kick: make(chan struct{}, 1), schedKick: make(chan struct{}, 1), ready: make(chan struct{})}
 	d.metrics = NewMetrics(reg)
 	cfg, diags := LoadConfig(opts.ConfigPath, opts.DataDir, opts.Entries)
 	for _, w := range diags.Warnings() {
@@ -287,6 +290,10 @@ func (d *Daemon) Reload(ctx context.Context) error {
 	case d.kick <- struct{}{}:
 	default:
 	}
+	select {
+	case d.schedKick <- struct{}{}:
+	default:
+	}
 	d.metrics.ConfigReloads.WithLabelValues("applied").Inc()
 	d.log.Info("config loaded", zap.Int("policies", len(rt.Policies)), zap.Int("targets", len(rt.Owner)), zap.Int("providers", len(rt.Accounts)))
 	if d.events != nil {
@@ -367,7 +374,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	goRun("executor", exec.Run, execCtx)
 
 	engine := &Engine{Bus: d.bus, Cache: d.cache, Events: d.events, Metrics: d.metrics, Log: d.log, Now: d.opts.Now,
-		Replica: d.opts.Replica, Synthetic: &source.Synthetic{Start: d.opts.Now()},
+		Replica: d.opts.Replica, Synthetic: &source.Synthetic{Start: d.opts.Now()}, Bounds: ScheduleBounds,
 		Pollers: func() map[string]source.Poller { return *d.pollers.Load() }}
 	d.reloadMu.Lock()
 	d.engine = engine
@@ -381,6 +388,9 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		defer close(engineDone)
 		engine.Wait()
 	}()
+	sched := &Scheduler{JS: d.bus.JS, Cache: d.cache, Events: d.events, Log: d.log, Runtime: d.Runtime, Now: d.opts.Now,
+		Replica: d.opts.Replica, Replicas: cfg.NATS.Replicas, Kick: d.schedKick}
+	goRun("scheduler", sched.Run, workCtx)
 	close(d.ready)
 	d.log.Info("specscale is running", zap.String("http", d.HTTPAddr()), zap.String("nats", d.NATSURL()))
 

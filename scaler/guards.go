@@ -80,16 +80,17 @@ type GuardInput struct {
 
 // CheckBounds re-checks an intent against its policy: a message published
 // on the intents subject by anything else cannot push a target past its
-// policy.
-func CheckBounds(in *Intent, p *policy.Policy) error {
+// policy. The policy's range at now includes its schedule windows, which
+// may override its own min and max.
+func CheckBounds(in *Intent, p *policy.Policy, now time.Time) error {
 	if p == nil {
 		return fmt.Errorf("no loaded policy owns %s", in.Target)
 	}
 	if in.Policy != "" && in.Policy != p.Name {
 		return fmt.Errorf("intent names policy %q but %s belongs to policy %q", in.Policy, in.Target, p.Name)
 	}
-	if in.Value < p.Min || in.Value > p.Max {
-		return fmt.Errorf("value %g lies outside policy %q bounds %g–%g", in.Value, p.Name, p.Min, p.Max)
+	if lo, hi := p.RangeAt(now); in.Value < lo || in.Value > hi {
+		return fmt.Errorf("value %g lies outside policy %q bounds %g–%g", in.Value, p.Name, lo, hi)
 	}
 	if len(p.Ladder) > 0 {
 		for _, r := range p.Ladder {
@@ -150,7 +151,7 @@ func sameValue(in *Intent, st *TargetState) bool {
 // cycle rolled to Now (RollCycle).
 func CheckGuards(g GuardInput) Verdict {
 	in, st, rc := g.Intent, g.State, g.Caps
-	if err := CheckBounds(in, g.Policy); err != nil {
+	if err := CheckBounds(in, g.Policy, g.Now); err != nil {
 		return Verdict{Kind: Refuse, Reason: err.Error()}
 	}
 	if !rc.Named && (in.Value < rc.Min || in.Value > rc.Max) {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	_ "time/tzdata" // schedule time zones resolve on hosts and images without zoneinfo
 
 	"github.com/spf13/cobra"
 )
