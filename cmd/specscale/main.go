@@ -52,6 +52,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		newValidateCmd(),
 		newVersionCmd(),
 		newSimcloudCmd(),
+		newStatusCmd(),
 	)
 	return root
 }

@@ -100,6 +100,12 @@ func newProc(t *testing.T, dir, name, bin string, args ...string) *proc {
 		p.kill()
 		f.Close()
 		if t.Failed() {
+			if keep := os.Getenv("SPECSCALE_E2E_KEEP"); keep != "" {
+				_ = os.MkdirAll(keep, 0o755)
+				if b, err := os.ReadFile(f.Name()); err == nil {
+					_ = os.WriteFile(filepath.Join(keep, t.Name()+"-"+name+".log"), b, 0o644)
+				}
+			}
 			if b, err := os.ReadFile(f.Name()); err == nil {
 				tail := b
 				if len(tail) > 8000 {
