@@ -157,7 +157,9 @@ func CheckGuards(g GuardInput) Verdict {
 	if !rc.Named && (in.Value < rc.Min || in.Value > rc.Max) {
 		return Verdict{Kind: Refuse, Reason: fmt.Sprintf("value %g lies outside the provider's range %g–%g", in.Value, rc.Min, rc.Max)}
 	}
-	if sameValue(in, st) && (st.Scheduled == nil || st.Scheduled.State != providers.NextCycle) {
+	// The present value is no no-op while the provider is about to move
+	// the target elsewhere (an async order, a next-cycle downgrade).
+	if sameValue(in, st) && st.Scheduled == nil {
 		return Verdict{Kind: Noop, Reason: fmt.Sprintf("target already at %g", st.Value)}
 	}
 	if s := st.Scheduled; s != nil && s.Value == in.Value && s.Name == in.Name {

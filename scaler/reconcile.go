@@ -42,10 +42,16 @@ func Observe(st *TargetState, spec providers.Spec, p *policy.Policy, rc provider
 			sp.Value, _ = p.ValueOf(sp.Name)
 		}
 		st.Scheduled = &sp
-	} else if sc := st.Scheduled; sc != nil && sc.State == providers.Processing {
-		// The provider no longer reports it processing and the value is
-		// not ours: the order failed or was cancelled.
-		st.Scheduled = nil
+	} else if sc := st.Scheduled; sc != nil {
+		due := sc.EffectiveAt
+		if due.IsZero() {
+			due = st.Cycle.End
+		}
+		if sc.State == providers.Processing || (!due.IsZero() && !now.Before(due)) {
+			// The provider no longer reports it and the value is not
+			// ours: the order failed, was cancelled, or never landed.
+			st.Scheduled = nil
+		}
 	}
 	var drift *Change
 	if st.Known && known && !ours && (value != st.Value || name != st.Name) {
