@@ -343,3 +343,39 @@ policies:
 		t.Errorf("ledger has %d changes, want 0", n)
 	}
 }
+
+// The executors' consumer can vanish under them (a server restart that
+// loses it, an operator's mistake); they re-create it and carry on.
+func TestExecutorSurvivesItsConsumerBeingDeleted(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	dir := t.TempDir()
+	writeFiles(t, dir, webConfig(dir, `
+policies:
+  - name: edge
+    targets: {provider: sim, resource: bandwidth_out, instances: [edge-1]}
+    metric: {source: pushed}
+    evaluation_interval: 1h
+    max: 100
+    up:   {threshold: 0.8, for: 0s, step: 10}
+    down: {threshold: 0.2, for: 1h}
+`))
+	cloud := newCloud(t, 0, simcloud.Instance{ID: "edge-1", Values: map[providers.Resource]float64{providers.BandwidthOut: 10}})
+	td := startDaemon(t, filepath.Join(dir, "specscale.yaml"), map[string]providers.Provider{"sim": &simcloud.Local{Cloud: cloud}})
+	defer td.stop(t)
+	nc := td.d.Bus().NC
+	push := func(v float64) {
+		if err := nc.Publish("specscale.metrics.sim/bandwidth_out/edge-1", []byte(fmt.Sprint(v))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	push(9.5)
+	waitFor(t, 20*time.Second, "the first change", func() bool { return len(cloud.Ledger()) == 1 })
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := td.d.Bus().JS.DeleteConsumer(ctx, scaler.IntentStream, scaler.ExecutorName); err != nil {
+		t.Fatal(err)
+	}
+	push(19.5)
+	waitFor(t, 30*time.Second, "a change after the consumer was deleted", func() bool { return len(cloud.Ledger()) == 2 })
+}

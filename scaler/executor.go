@@ -65,22 +65,6 @@ func (x *Executor) Run(ctx context.Context) error {
 		x.Grace = 30 * time.Second
 	}
 	x.rng = rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
-	var cons jetstream.Consumer
-	for {
-		var err error
-		cons, err = x.Bus.ExecutorConsumer(ctx, x.Runtime().Executor.AckWait)
-		if err == nil {
-			break
-		}
-		x.Log.Warn("executor consumer not ready; retrying", zap.Error(err))
-		if sleepCtx(ctx, time.Second) != nil {
-			return nil
-		}
-	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(x.Workers * 8))
-	if err != nil {
-		return fmt.Errorf("consume intents: %w", err)
-	}
 	// Work goes on with a context that outlives ctx by Grace, so that a
 	// change under way is recorded rather than cut in half.
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
@@ -104,29 +88,16 @@ func (x *Executor) Run(ctx context.Context) error {
 			}
 		}(queues[i])
 	}
-	stopped := make(chan struct{})
-	go func() {
-		select {
-		case <-ctx.Done():
-			it.Drain()
-		case <-stopped:
+	// The iterator can end on its own — the server restarted and sent
+	// "consumer deleted" while it recovered — so consuming is a loop that
+	// re-creates the consumer until ctx ends.
+	for ctx.Err() == nil {
+		x.consume(ctx, queues)
+		if ctx.Err() == nil {
+			x.Log.Warn("intent consumer stopped; consuming again")
+			_ = sleepCtx(ctx, time.Second)
 		}
-	}()
-	for {
-		msg, err := it.Next()
-		if err != nil {
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				break
-			}
-			if ctx.Err() != nil {
-				break
-			}
-			x.Log.Warn("intent consumer", zap.Error(err))
-			continue
-		}
-		queues[x.partition(msg.Subject())] <- msg
 	}
-	close(stopped)
 	for _, q := range queues {
 		close(q)
 	}
@@ -140,6 +111,50 @@ func (x *Executor) Run(ctx context.Context) error {
 		<-done
 	}
 	return nil
+}
+
+// consume dispatches intents from one consumer iterator until it closes or
+// ctx ends (then it drains the iterator, handing what it buffered to the
+// workers, which give it back to JetStream).
+func (x *Executor) consume(ctx context.Context, queues []chan jetstream.Msg) {
+	var cons jetstream.Consumer
+	for {
+		var err error
+		cons, err = x.Bus.ExecutorConsumer(ctx, x.Runtime().Executor.AckWait)
+		if err == nil {
+			break
+		}
+		x.Log.Warn("executor consumer not ready; retrying", zap.Error(err))
+		if sleepCtx(ctx, time.Second) != nil {
+			return
+		}
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(x.Workers * 8))
+	if err != nil {
+		x.Log.Warn("consume intents", zap.Error(err))
+		return
+	}
+	stopped := make(chan struct{})
+	defer close(stopped)
+	go func() {
+		select {
+		case <-ctx.Done():
+			it.Drain()
+		case <-stopped:
+			it.Stop()
+		}
+	}()
+	for {
+		msg, err := it.Next()
+		if err != nil {
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) || ctx.Err() != nil {
+				return
+			}
+			x.Log.Warn("intent consumer", zap.Error(err))
+			continue
+		}
+		queues[x.partition(msg.Subject())] <- msg
+	}
 }
 
 func (x *Executor) partition(subject string) int {
