@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -181,6 +182,9 @@ type LoadOptions struct {
 	DataDir string
 	// Providers validates each provider type's options, by type name.
 	Providers map[string]ProviderValidator
+	// Resources lists what each provider type can change, by type name; a
+	// policy on a resource its account's type cannot change is an error.
+	Resources map[string][]providers.Resource
 }
 
 // Load reads, decodes and validates the config file and every policy file
@@ -201,7 +205,7 @@ func Load(path string, opts LoadOptions) (*Config, strictyaml.Diagnostics) {
 	c.applyDefaults(opts)
 	c.validate(&d, opts)
 	all := append(diags, d.Diags...)
-	all = append(all, c.loadPolicies(&d)...)
+	all = append(all, c.loadPolicies(&d, opts)...)
 	all.Sort()
 	return c, all
 }
@@ -485,7 +489,7 @@ func (c *Config) Source(name string) *Source {
 
 // loadPolicies expands the policy globs, parses every file and checks each
 // policy against the config: its provider account, resource and source.
-func (c *Config) loadPolicies(d *strictyaml.Decoder) strictyaml.Diagnostics {
+func (c *Config) loadPolicies(d *strictyaml.Decoder, opts LoadOptions) strictyaml.Diagnostics {
 	var diags strictyaml.Diagnostics
 	base := filepath.Dir(c.File)
 	list := strictyaml.Find(c.root, "policies")
@@ -531,14 +535,14 @@ func (c *Config) loadPolicies(d *strictyaml.Decoder) strictyaml.Diagnostics {
 					Msg: fmt.Sprintf("policy %q is already defined in %s", p.Name, prev.File)})
 			}
 			byName[p.Name] = p
-			diags = append(diags, c.checkPolicy(p)...)
+			diags = append(diags, c.checkPolicy(p, opts)...)
 			c.Loaded = append(c.Loaded, p)
 		}
 	}
 	return diags
 }
 
-func (c *Config) checkPolicy(p *policy.Policy) strictyaml.Diagnostics {
+func (c *Config) checkPolicy(p *policy.Policy, opts LoadOptions) strictyaml.Diagnostics {
 	d := strictyaml.Decoder{File: p.File}
 	errf := func(keys []string, format string, args ...any) {
 		d.Errorf(p.Position(keys...), p.Path+"."+strings.Join(keys, "."), format, args...)
@@ -550,6 +554,14 @@ func (c *Config) checkPolicy(p *policy.Policy) strictyaml.Diagnostics {
 	}
 	if r := p.Targets.Resource; r != "" && !providers.IsKnownResource(providers.Resource(r)) {
 		errf([]string{"targets", "resource"}, "unknown resource %q", r)
+	} else if acct, _ := c.Provider(p.Targets.Provider); acct != nil && r != "" {
+		if list, ok := opts.Resources[acct.Type]; ok && !slices.Contains(list, providers.Resource(r)) {
+			names := make([]string, len(list))
+			for i, x := range list {
+				names[i] = string(x)
+			}
+			errf([]string{"targets", "resource"}, "provider %q (type %s) cannot change %s; it changes %s", acct.Name, acct.Type, r, strings.Join(names, ", "))
+		}
 	}
 	if providers.Resource(p.Targets.Resource) == providers.InstanceType && !p.Named() {
 		errf([]string{"ladder"}, "instance_type needs a ladder of {name, value} rungs")

@@ -57,7 +57,13 @@ func Validators(entries map[string]registry.Entry) map[string]config.ProviderVal
 // LoadConfig loads and validates a config file with the given provider
 // types.
 func LoadConfig(path, dataDir string, entries map[string]registry.Entry) (*config.Config, strictyaml.Diagnostics) {
-	return config.Load(path, config.LoadOptions{DataDir: dataDir, Providers: Validators(entries)})
+	resources := map[string][]providers.Resource{}
+	for name, e := range entries {
+		if e.Resources != nil {
+			resources[name] = e.Resources()
+		}
+	}
+	return config.Load(path, config.LoadOptions{DataDir: dataDir, Providers: Validators(entries), Resources: resources})
 }
 
 // Daemon is a running specscale: embedded or external NATS, the state

@@ -32,10 +32,11 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	want := strings.Join([]string{
 		`testdata/broken/policies.yaml:6:41: warning: policies[0].up.step: one step up (300%) from utilisation 0.5 lands at 0.125, below down.threshold 0.2: the policy will flap`,
 		`testdata/broken/policies.yaml:7:37: policies[0].down.stabilisation: unknown field (did you mean "stabilization"?)`,
-		`testdata/broken/policies.yaml:9:25: policies[1].targets.provider: no provider account "nope" in testdata/broken/specscale.yaml (have: sim)`,
+		`testdata/broken/policies.yaml:9:25: policies[1].targets.provider: no provider account "nope" in testdata/broken/specscale.yaml (have: sim, ali)`,
 		`testdata/broken/policies.yaml:10:22: policies[1].metric.source: no metric source "prom" in testdata/broken/specscale.yaml`,
 		`testdata/broken/policies.yaml:11:10: policies[1].max: 10 is below min 20`,
 		`testdata/broken/policies.yaml:13:21: policies[1].up.threshold: 0.8 must be above down.threshold 0.9 (the dead band between them stops flapping)`,
+		`testdata/broken/policies.yaml:16:40: policies[2].targets.resource: provider "ali" (type aliyun) cannot change aad_basic_qps; it changes bandwidth_in, bandwidth_out, instance_type`,
 		`testdata/broken/specscale.yaml:1:34: http.port: unknown field`,
 		`testdata/broken/specscale.yaml:5:17: providers[0].write_rate: must not be negative`,
 	}, "\n") + "\n"

@@ -659,3 +659,13 @@ func unwrapURLError(err error) error {
 	}
 	return err
 }
+
+// Resources lists the resources the AAD provider changes.
+func Resources() []providers.Resource {
+	out := make([]providers.Resource, 0, len(resourceFields))
+	for r := range resourceFields {
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}

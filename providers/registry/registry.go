@@ -25,16 +25,19 @@ type Entry struct {
 	// New builds the provider. It may resolve secrets and read from the
 	// provider; it must not write.
 	New func(ctx context.Context, acct providers.Account, log *zap.Logger) (providers.Provider, error)
+	// Resources lists what the type can change, so that validate can check
+	// a policy's resource without building the provider.
+	Resources func() []providers.Resource
 }
 
 // Builtin returns every provider type specscale knows, by type name.
 func Builtin() map[string]Entry {
 	return map[string]Entry{
-		simcloud.TypeName: {Validate: simcloud.Validate, New: simcloud.NewProvider},
-		zenlayer.TypeBMC:  {Validate: zenlayer.ValidateBMC, New: zenlayer.NewBMC},
-		zenlayer.TypeVM:   {Validate: zenlayer.ValidateVM, New: zenlayer.NewVM},
-		huawei.TypeName:   {Validate: huawei.Validate, New: huawei.NewProvider},
-		aliyun.TypeName:   {Validate: aliyun.Validate, New: aliyun.NewProvider},
+		simcloud.TypeName: {Validate: simcloud.Validate, New: simcloud.NewProvider, Resources: func() []providers.Resource { return providers.KnownResources }},
+		zenlayer.TypeBMC:  {Validate: zenlayer.ValidateBMC, New: zenlayer.NewBMC, Resources: func() []providers.Resource { return zenlayer.Resources(zenlayer.TypeBMC) }},
+		zenlayer.TypeVM:   {Validate: zenlayer.ValidateVM, New: zenlayer.NewVM, Resources: func() []providers.Resource { return zenlayer.Resources(zenlayer.TypeVM) }},
+		huawei.TypeName:   {Validate: huawei.Validate, New: huawei.NewProvider, Resources: huawei.Resources},
+		aliyun.TypeName:   {Validate: aliyun.Validate, New: aliyun.NewProvider, Resources: func() []providers.Resource { return resourcesOf(aliyun.Capabilities()) }},
 	}
 }
 
@@ -55,4 +58,13 @@ func Lookup(entries map[string]Entry, typ string) (Entry, error) {
 		return Entry{}, fmt.Errorf("unknown provider type %q (known: %v)", typ, Types(entries))
 	}
 	return e, nil
+}
+
+func resourcesOf(c providers.Capabilities) []providers.Resource {
+	out := make([]providers.Resource, 0, len(c.Resources))
+	for r := range c.Resources {
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
 }

@@ -248,3 +248,13 @@ func newProvider(acct providers.Account, svc service, log *zap.Logger) (*Provide
 		locks:  newTargetLocks(),
 	}, nil
 }
+
+// Resources lists the resources a Zenlayer provider type changes.
+func Resources(typeName string) []providers.Resource {
+	for _, svc := range []service{serviceBMC, serviceVM} {
+		if svc.typeName == typeName {
+			return append([]providers.Resource(nil), svc.resources...)
+		}
+	}
+	return nil
+}
