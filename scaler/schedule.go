@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -98,6 +99,115 @@ type Scheduler struct {
 	MaxSleep time.Duration
 
 	open map[string]openWindow // windows reported open, by key
+	// plans are the plan records last written, by key.
+	plans map[string]string
+}
+
+// planPrefix marks the keys of schedule plans in the schedule bucket;
+// fire records are "<policy>.<schedule>", plans "plan.<policy>.<schedule>".
+const planPrefix = "plan."
+
+// SchedulePlan is what the daemon publishes about each schedule so that
+// `specscale status` can show it from NATS alone: what it does and its
+// next fires.
+type SchedulePlan struct {
+	Policy    string     `json:"policy"`
+	Schedule  string     `json:"schedule"`
+	Describe  string     `json:"describe"`
+	Timezone  string     `json:"timezone"`
+	Next      []PlanFire `json:"next"`
+	Notes     []string   `json:"notes,omitempty"`
+	UpdatedAt time.Time  `json:"updated_at"`
+	Replica   string     `json:"replica,omitempty"`
+	// Last is the schedule's last handled fire, filled in by
+	// SchedulePlans from the fire records.
+	Last *FireRecord `json:"last,omitempty"`
+}
+
+// PlanFire is one coming fire; End is set for windows.
+type PlanFire struct {
+	At  time.Time `json:"at"`
+	End time.Time `json:"end,omitzero"`
+}
+
+// publishPlans writes each schedule's next three fires to the bucket when
+// they changed, and deletes the plans of schedules that are gone.
+func (s *Scheduler) publishPlans(ctx context.Context, now time.Time) {
+	if s.plans == nil {
+		s.plans = map[string]string{}
+	}
+	seen := map[string]bool{}
+	for _, u := range policy.NextFires(s.policies(), now, 3) {
+		key := planPrefix + scheduleKey(&policy.Policy{Name: u.Policy}, u.Schedule)
+		seen[key] = true
+		plan := SchedulePlan{Policy: u.Policy, Schedule: u.Schedule.Name, Describe: u.Schedule.Describe(),
+			Timezone: u.Schedule.Location().String(), Notes: u.Notes, Replica: s.Replica}
+		for _, f := range u.Fires {
+			plan.Next = append(plan.Next, PlanFire{At: f.At.UTC(), End: f.End.UTC()})
+		}
+		body, _ := json.Marshal(plan.Next)
+		fingerprint := plan.Describe + string(body)
+		if s.plans[key] == fingerprint {
+			continue
+		}
+		plan.UpdatedAt = now
+		b, err := json.Marshal(plan)
+		if err != nil {
+			continue
+		}
+		if _, err := s.KV.Put(ctx, key, b); err != nil {
+			s.Log.Warn("cannot publish a schedule's plan", zap.String("schedule", key), zap.Error(err))
+			continue
+		}
+		s.plans[key] = fingerprint
+	}
+	for key := range s.plans {
+		if !seen[key] {
+			_ = s.KV.Delete(ctx, key)
+			delete(s.plans, key)
+		}
+	}
+}
+
+// SchedulePlans reads every schedule's plan and last fire, sorted by
+// policy and schedule.
+func SchedulePlans(ctx context.Context, kv jetstream.KeyValue) ([]SchedulePlan, error) {
+	fires, err := FireRecords(ctx, kv)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := kv.Keys(ctx)
+	if errors.Is(err, jetstream.ErrNoKeysFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []SchedulePlan
+	for _, k := range keys {
+		if !strings.HasPrefix(k, planPrefix) || strings.Count(k, ".") != 2 {
+			continue
+		}
+		e, err := kv.Get(ctx, k)
+		if err != nil {
+			continue
+		}
+		var p SchedulePlan
+		if json.Unmarshal(e.Value(), &p) != nil {
+			continue
+		}
+		if rec, ok := fires[p.Policy+"."+p.Schedule]; ok {
+			p.Last = &rec
+		}
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Policy != out[j].Policy {
+			return out[i].Policy < out[j].Policy
+		}
+		return out[i].Schedule < out[j].Schedule
+	})
+	return out, nil
 }
 
 type openWindow struct {
@@ -141,6 +251,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		}
 		cursor = s.Now()
 	}
+	s.publishPlans(ctx, cursor)
 	retry := false
 	for {
 		wait := s.MaxSleep
@@ -164,6 +275,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		}
 		next, err := s.Step(ctx, cursor, now)
 		retry = err != nil
+		s.publishPlans(ctx, now)
 		if retry && ctx.Err() == nil {
 			s.Log.Warn("schedule fire not published; retrying", zap.Error(err))
 		}
@@ -472,6 +584,9 @@ func FireRecords(ctx context.Context, kv jetstream.KeyValue) (map[string]FireRec
 	}
 	out := make(map[string]FireRecord, len(keys))
 	for _, k := range keys {
+		if strings.HasPrefix(k, planPrefix) && strings.Count(k, ".") == 2 {
+			continue // a plan, not a fire record
+		}
 		e, err := kv.Get(ctx, k)
 		if err != nil {
 			continue

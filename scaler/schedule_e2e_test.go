@@ -136,3 +136,58 @@ policies:
 		}
 	}
 }
+
+// The daemon publishes each schedule's next fires to NATS, where status
+// reads them.
+func TestDaemonPublishesSchedulePlans(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	dir := t.TempDir()
+	writeFiles(t, dir, webConfig(dir, `
+policies:
+  - name: web
+    targets: {provider: sim, resource: bandwidth_out, instances: [web-1]}
+    metric: {source: pushed}
+    max: 100
+    up:   {threshold: 0.8, for: 0s, step: 10}
+    down: {threshold: 0.2, for: 1h}
+    schedules:
+      - name: night-cap
+        start: "CRON_TZ=Asia/Shanghai 0 1 * * *"
+        end: "0 7 * * *"
+        max: 10
+`))
+	cloud := newCloud(t, 0, simcloud.Instance{ID: "web-1", Values: map[providers.Resource]float64{providers.BandwidthOut: 10}})
+	td := startDaemon(t, filepath.Join(dir, "specscale.yaml"), map[string]providers.Provider{"sim": &simcloud.Local{Cloud: cloud}})
+	defer td.stop(t)
+	ctx := context.Background()
+	var plans []scaler.SchedulePlan
+	waitFor(t, 20*time.Second, "the schedule's plan", func() bool {
+		kv, err := td.d.Bus().JS.KeyValue(ctx, scaler.ScheduleBucket)
+		if err != nil {
+			return false
+		}
+		plans, err = scaler.SchedulePlans(ctx, kv)
+		return err == nil && len(plans) == 1
+	})
+	p := plans[0]
+	if p.Policy != "web" || p.Schedule != "night-cap" || p.Timezone != "Asia/Shanghai" || len(p.Next) != 3 {
+		t.Fatalf("plan = %+v", p)
+	}
+	sh, _ := time.LoadLocation("Asia/Shanghai")
+	for i, f := range p.Next {
+		at, end := f.At.In(sh), f.End.In(sh)
+		if at.Hour() != 1 || at.Minute() != 0 || end.Hour() != 7 || end.Sub(at) != 6*time.Hour {
+			t.Errorf("fire %d = %s until %s, want 01:00 until 07:00 Asia/Shanghai", i, at, end)
+		}
+		if i > 0 && f.At.Sub(p.Next[i-1].At) != 24*time.Hour {
+			t.Errorf("fire %d is %s after the one before, want a day", i, f.At.Sub(p.Next[i-1].At))
+		}
+	}
+	var b strings.Builder
+	if err := scaler.WriteSchedulesTable(&b, plans, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if out := b.String(); !strings.Contains(out, "night-cap") || !strings.Contains(out, "01:00 CST until 07:00") {
+		t.Errorf("schedules table:\n%s", out)
+	}
+}

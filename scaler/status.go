@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"text/tabwriter"
 	"time"
 	"unicode/utf8"
 
@@ -428,4 +429,56 @@ func ReadLatestEvents(ctx context.Context, js jetstream.JetStream, targets []str
 		out[t] = &e
 	}
 	return out, nil
+}
+
+// WriteSchedulesTable writes one line per schedule — what it does, its
+// next fire and its last handled fire — with the fires after the next on
+// an indented line.
+func WriteSchedulesTable(w io.Writer, plans []SchedulePlan, now time.Time) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "POLICY\tSCHEDULE\tWHAT\tNEXT\tLAST FIRE")
+	for _, p := range plans {
+		loc, err := time.LoadLocation(p.Timezone)
+		if err != nil {
+			loc = time.UTC
+		}
+		next := "–"
+		if len(p.Next) > 0 {
+			next = planFire(p.Next[0], loc) + " (in " + formatLeft(p.Next[0].At.Sub(now)) + ")"
+		}
+		last := "–"
+		if p.Last != nil {
+			last = p.Last.Fire.In(loc).Format("2006-01-02 15:04 MST") + " " + p.Last.State
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.Policy, p.Schedule, p.Describe, next, last)
+		if len(p.Next) > 1 {
+			var more []string
+			for _, f := range p.Next[1:] {
+				more = append(more, planFire(f, loc))
+			}
+			fmt.Fprintf(tw, "  then: %s\t\t\t\t\n", strings.Join(more, "; "))
+		}
+		for _, n := range p.Notes {
+			fmt.Fprintf(tw, "  note: %s\t\t\t\t\n", n)
+		}
+	}
+	return tw.Flush()
+}
+
+func planFire(f PlanFire, loc *time.Location) string {
+	s := f.At.In(loc).Format("Mon 2006-01-02 15:04 MST")
+	if !f.End.IsZero() {
+		s += " until " + f.End.In(loc).Format("15:04")
+	}
+	return s
+}
+
+// WriteSchedulesJSON writes the plans as a JSON list.
+func WriteSchedulesJSON(w io.Writer, plans []SchedulePlan) error {
+	if plans == nil {
+		plans = []SchedulePlan{}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(plans)
 }

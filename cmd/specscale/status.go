@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,7 +17,7 @@ import (
 
 func newStatusCmd() *cobra.Command {
 	var url, creds, output, pol, target string
-	var events bool
+	var events, schedules bool
 	var timeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "status",
@@ -71,11 +72,33 @@ func newStatusCmd() *cobra.Command {
 				}
 			}
 			now := time.Now()
+			var plans []scaler.SchedulePlan
+			if skv, err := js.KeyValue(ctx, scaler.ScheduleBucket); err == nil {
+				if plans, err = scaler.SchedulePlans(ctx, skv); err != nil {
+					return fmt.Errorf("read schedules: %w", err)
+				}
+			}
+			if pol != "" {
+				plans = slices.DeleteFunc(plans, func(p scaler.SchedulePlan) bool { return p.Policy != pol })
+			}
+			if schedules {
+				if output == "json" {
+					return scaler.WriteSchedulesJSON(cmd.OutOrStdout(), plans)
+				}
+				return scaler.WriteSchedulesTable(cmd.OutOrStdout(), plans, now)
+			}
 			rows := scaler.StatusRows(states, latest, now, filter)
 			if output == "json" {
 				return scaler.WriteStatusJSON(cmd.OutOrStdout(), rows)
 			}
-			return scaler.WriteStatusTable(cmd.OutOrStdout(), rows, now)
+			if err := scaler.WriteStatusTable(cmd.OutOrStdout(), rows, now); err != nil {
+				return err
+			}
+			if len(plans) > 0 && target == "" {
+				fmt.Fprintln(cmd.OutOrStdout())
+				return scaler.WriteSchedulesTable(cmd.OutOrStdout(), plans, now)
+			}
+			return nil
 		},
 	}
 	f := cmd.Flags()
@@ -85,6 +108,7 @@ func newStatusCmd() *cobra.Command {
 	f.StringVar(&pol, "policy", "", "only the targets of this policy")
 	f.StringVar(&target, "target", "", "only targets whose key (account/resource/instance) starts with this")
 	f.BoolVar(&events, "events", true, "also read each target's latest event from the audit stream")
+	f.BoolVar(&schedules, "schedules", false, "list the schedules (next fires, last fire) instead of the targets")
 	f.DurationVar(&timeout, "timeout", 10*time.Second, "give up after this long")
 	return cmd
 }
