@@ -283,7 +283,7 @@ func (m *BoostManager) Start(ctx context.Context, req BoostRequest) (BoostResult
 	// native window.
 	if b.Value > prev.Value || (b.Native && outcome == BoostExtended && b.Window != nil) {
 		in := &Intent{Target: t, Value: b.Value, Name: b.Name, Kind: KindBoost, Policy: pol.Name,
-			Reason: fmt.Sprintf("boost %s until %s: %s", b.ID[:8], b.Until.UTC().Format(time.RFC3339), b.Reason),
+			Reason:    fmt.Sprintf("boost %s until %s: %s", b.ID[:8], b.Until.UTC().Format(time.RFC3339), b.Reason),
 			CreatedAt: now, NotAfter: now.Add(rt.Executor.IntentTTL), Replica: m.Replica}
 		at := b.Started
 		if b.Native {
