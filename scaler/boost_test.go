@@ -341,4 +341,3 @@ func TestBoostLifecycle(t *testing.T) {
 	})
 	el.sub.Unsubscribe()
 }
-
