@@ -25,7 +25,8 @@ const testToken = "am-test-token-0123456789"
 // boostFiles is a daemon config with the Alertmanager webhook and a
 // policy with boost rules. The synthetic metric idles at 5 Mbit/s: at 10
 // the targets sit in the dead band, and the policy would want 9 (5 ÷ 0.6,
-// rounded up) if asked afresh.
+// rounded up) if asked afresh. Its own scale-down waits an hour, so that
+// only the end of a boost brings a target down within a test.
 func boostFiles(dir string, rules string) map[string]string {
 	return map[string]string{
 		"token": testToken + "\n",
@@ -52,7 +53,7 @@ policies:
     min: 5
     max: 100
     up:   {threshold: 0.8, for: 1s, step: 100%}
-    down: {threshold: 0.4, for: 1s, stabilization: 1s}
+    down: {threshold: 0.4, for: 1h, stabilization: 1s}
     boosts:
 ` + rules,
 	}
