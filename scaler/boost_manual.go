@@ -91,12 +91,23 @@ func (m *BoostManager) HandleManual(ctx context.Context, mb ManualBoost) ManualB
 	return ManualBoostReply{Result: &res}
 }
 
-// ServeRequests answers manual boost requests until ctx ends.
-func (m *BoostManager) ServeRequests(ctx context.Context) error {
+// SubscribeRequests subscribes to manual boost requests; the subscription
+// is in place on the server when it returns. ServeRequests answers them.
+func (m *BoostManager) SubscribeRequests() (*nats.Subscription, error) {
 	sub, err := m.Bus.NC.QueueSubscribeSync(BoostRequestSubject, boostQueue)
 	if err != nil {
-		return fmt.Errorf("subscribe to %s: %w", BoostRequestSubject, err)
+		return nil, fmt.Errorf("subscribe to %s: %w", BoostRequestSubject, err)
 	}
+	if err := m.Bus.NC.Flush(); err != nil {
+		_ = sub.Unsubscribe()
+		return nil, fmt.Errorf("subscribe to %s: %w", BoostRequestSubject, err)
+	}
+	return sub, nil
+}
+
+// ServeRequests answers manual boost requests on sub until ctx ends, then
+// unsubscribes.
+func (m *BoostManager) ServeRequests(ctx context.Context, sub *nats.Subscription) error {
 	defer sub.Unsubscribe()
 	for {
 		msg, err := sub.NextMsgWithContext(ctx)

@@ -342,3 +342,56 @@ func TestBoostLifecycle(t *testing.T) {
 	})
 	el.sub.Unsubscribe()
 }
+
+// Where the instance takes native temporary upgrades, the boost is one:
+// the intent carries the window, the provider reverts at its end, and a
+// repeat renews the window rather than stacking. At the end the daemon
+// reads the reverted value and takes the target on to what the policy
+// wants (9).
+func TestNativeBoost(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	dir := t.TempDir()
+	writeFiles(t, dir, boostFiles(dir, defaultRules))
+	insts := twoInstances()
+	insts[1].Temporary = true
+	cloud := newCloud(t, 0, insts...)
+	td := startDaemon(t, filepath.Join(dir, "specscale.yaml"), map[string]providers.Provider{"sim": &simcloud.Local{Cloud: cloud}})
+	defer td.stop(t)
+	url := "http://" + td.d.HTTPAddr() + scaler.AlertmanagerPath
+	nc, err := nats.Connect(td.d.NATSURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	el := watchEvents(t, nc)
+	defer el.sub.Unsubscribe()
+
+	surge := notification(scaler.StatusFiring, alert(scaler.StatusFiring, "s1", time.Now(), "alertname", "TrafficSurge"))
+	if code, body := post(t, url, testToken, surge); code != 200 || !strings.Contains(body, `"native":true`) {
+		t.Fatalf("surge: %d %s", code, body)
+	}
+	waitFor(t, 10*time.Second, "web-2 at 20", func() bool { return valueOf(cloud, "web-2") == 20 })
+	l := ledgerFor(cloud, "web-2")
+	if len(l) != 1 || l[0].Temporary == nil {
+		t.Fatalf("ledger = %+v, want one temporary change", l)
+	}
+	first := *l[0].Temporary
+	time.Sleep(1100 * time.Millisecond)
+	if code, body := post(t, url, testToken, surge); code != 200 || !strings.Contains(body, `"outcome":"extended"`) {
+		t.Fatalf("repeat: %d %s", code, body)
+	}
+	waitFor(t, 10*time.Second, "a renewed window", func() bool { return len(ledgerFor(cloud, "web-2")) == 2 })
+	l = ledgerFor(cloud, "web-2")
+	if l[1].Temporary == nil || !l[1].Temporary.End.After(first.End) || l[1].To != 20 {
+		t.Fatalf("renewal = %+v, want the same value in a window ending after %s", l[1], first.End)
+	}
+	st := state(t, td.d, "sim/bandwidth_out/web-2")
+	if st.Boost == nil || !st.Boost.Native || !st.Boost.Until.Equal(l[1].Temporary.End) {
+		t.Fatalf("boost record = %+v, want native until %s", st.Boost, l[1].Temporary.End)
+	}
+	waitFor(t, 15*time.Second, "web-2 at 9", func() bool { return valueOf(cloud, "web-2") == 9 })
+	waitFor(t, 5*time.Second, "boost_reverted", func() bool { return el.count(scaler.EventBoostReverted, "sim/bandwidth_out/web-2") == 1 })
+	if n := el.count(scaler.EventDrift, "sim/bandwidth_out/web-2"); n != 0 {
+		t.Errorf("the provider's own revert was taken for drift %d time(s)", n)
+	}
+}

@@ -413,7 +413,11 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		Sweep: d.opts.BoostSweep}
 	d.boosts.Store(boosts)
 	goRun("boost timers", boosts.Run, workCtx)
-	goRun("boost requests", boosts.ServeRequests, workCtx)
+	boostSub, err := boosts.SubscribeRequests()
+	if err != nil {
+		return err
+	}
+	goRun("boost requests", func(c context.Context) error { return boosts.ServeRequests(c, boostSub) }, workCtx)
 	engineDone := make(chan struct{})
 	go func() {
 		defer close(engineDone)
