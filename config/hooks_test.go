@@ -40,3 +40,14 @@ func TestLoadHooks(t *testing.T) {
 		})
 	}
 }
+
+// The boost example in deploy/examples stays valid.
+func TestBoostExampleIsValid(t *testing.T) {
+	c, diags := Load("../deploy/examples/boosts.yaml", LoadOptions{Providers: validators()})
+	if len(diags) != 0 {
+		t.Fatalf("diagnostics:\n%s", diags)
+	}
+	if len(c.Loaded) != 1 || len(c.Loaded[0].Boosts) != 3 || c.Hooks.Alertmanager == nil {
+		t.Fatalf("loaded %d policies, hooks %+v", len(c.Loaded), c.Hooks)
+	}
+}
