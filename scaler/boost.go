@@ -84,9 +84,10 @@ const (
 	BoostNone       = "none"
 )
 
-// errNotReady: the target's live value has not been read yet; the caller
-// should try again (Alertmanager does, on a 503).
-var errNotReady = errors.New("the target's live value has not been read yet")
+// errNotReady: the target's live value has not been read yet, or its last
+// boost is still ending; the caller should try again (Alertmanager does,
+// on a 503).
+var errNotReady = errors.New("the target's live value has not been read yet, or its last boost is still ending")
 
 // BoostManager starts, extends and ends boosts. It is the only writer of
 // TargetState.Boost besides the executor's record of a native boost that
@@ -194,24 +195,28 @@ func (m *BoostManager) Start(ctx context.Context, req BoostRequest) (BoostResult
 	)
 	st, rev, err := m.Store.Modify(ctx, t, func(st *TargetState) bool {
 		outcome, code, refusal = "", "", ""
-		if !st.Known {
+		if !st.Known || (st.Boost != nil && st.Boost.Ending != nil) {
+			// Unknown value, or the last boost is half-way through its
+			// end: a moment later this will work.
 			return false
 		}
 		cp := *st
 		prev = &cp
 		b := st.Boost
-		if !b.Active(now) {
-			b = nil
-		}
 		base := st.Value
 		if b != nil {
+			// Past its end but not ended yet, the old boost still says
+			// what the target had before it: a new boost starts from that.
 			base = b.From
+		}
+		if !b.Active(now) {
+			b = nil
 		}
 		value := pol.BoostTo(req.Value, base)
 		trig := BoostTrigger{Key: req.Key, Source: req.Source, Rule: req.Rule, Value: value, Until: until,
 			EndOnResolve: req.EndOnResolve, Reason: req.Reason}
 		if b == nil {
-			nb := &Boost{ID: IntentID(t, KindBoost, 0, req.Key, now), Value: value, Name: pol.NameOf(value), From: st.Value,
+			nb := &Boost{ID: IntentID(t, KindBoost, 0, req.Key, now), Value: value, Name: pol.NameOf(value), From: base,
 				Started: now, Until: until, Policy: pol.Name, Reason: req.Reason, Triggers: []BoostTrigger{trig}}
 			if value > st.Value {
 				if w := nativeWindow(rc, st, now, until); w != nil {
@@ -299,7 +304,7 @@ func (m *BoostManager) Start(ctx context.Context, req BoostRequest) (BoostResult
 				if st.Boost == nil || st.Boost.ID != b.ID {
 					return false
 				}
-				st.Boost.IntentID = in.ID
+				st.Boost.IntentID, st.Boost.IntentUntil = in.ID, in.NotAfter
 				return true
 			})
 			if err != nil {
@@ -330,8 +335,8 @@ func (m *BoostManager) Start(ctx context.Context, req BoostRequest) (BoostResult
 
 // boostPending reports whether the boost engine's intent for an active
 // boost is still on its way to the provider.
-func boostPending(st *TargetState, b *Boost) bool {
-	if b.IntentID == "" || st.wasApplied(b.IntentID) {
+func boostPending(st *TargetState, b *Boost, now time.Time) bool {
+	if b.IntentID == "" || st.wasApplied(b.IntentID) || now.After(b.IntentUntil) {
 		return false
 	}
 	if o := st.Outcome; o != nil && o.IntentID == b.IntentID && o.Result != string(EventDeferred) {

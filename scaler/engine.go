@@ -385,7 +385,7 @@ func (e *Engine) status(r *runner, tr *targetRun, st *TargetState, now time.Time
 		}
 		// The boost engine's own intent is on its way (it may carry a
 		// native window): don't race it with a plain raise of our own.
-		if boostPending(st, bo) {
+		if boostPending(st, bo, now) {
 			s.InFlight = true
 		}
 	}

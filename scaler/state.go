@@ -133,8 +133,10 @@ type Boost struct {
 	From    float64   `json:"from"`
 	Started time.Time `json:"started,omitzero"`
 	Policy  string    `json:"policy,omitempty"`
-	// IntentID is the latest boost intent published for it, if any.
-	IntentID string `json:"intent_id,omitempty"`
+	// IntentID is the latest boost intent published for it, if any, and
+	// IntentUntil that intent's not-after.
+	IntentID    string    `json:"intent_id,omitempty"`
+	IntentUntil time.Time `json:"intent_until,omitzero"`
 	// Window is the native temporary window last asked of the provider.
 	Window *providers.Window `json:"window,omitempty"`
 	// Triggers hold the boost up: one per alert (fingerprint + startsAt,
