@@ -395,3 +395,110 @@ func TestNativeBoost(t *testing.T) {
 		t.Errorf("the provider's own revert was taken for drift %d time(s)", n)
 	}
 }
+
+// upgradeOnly makes a provider's bandwidth upgrade-only (as Huawei AAD's
+// resources are) and takes away its native temporary upgrades.
+type upgradeOnly struct{ providers.Provider }
+
+func (u upgradeOnly) Capabilities() providers.Capabilities {
+	caps := u.Provider.Capabilities()
+	out := providers.Capabilities{Type: caps.Type, Resources: map[providers.Resource]providers.ResourceCaps{}}
+	for r, rc := range caps.Resources {
+		rc.Downgrade.UpgradeOnly, rc.Temporary = true, nil
+		out.Resources[r] = rc
+	}
+	return out
+}
+
+// A boost that could never be reverted is refused up front, saying why:
+// on an upgrade-only resource, and when the billing cycle has no
+// downgrade left for the revert.
+func TestBoostRefusedWhenItCouldNotBeReverted(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	dir := t.TempDir()
+	files := boostFiles(dir, `
+      - name: surge
+        matchers: ['alertname="TrafficSurge"']
+        targets: {label: instance}
+        to: 2x
+        for: 1h
+`)
+	files["specscale.yaml"] = strings.Replace(files["specscale.yaml"], "providers:\n  - {name: sim, type: simulated, write_rate: 100}",
+		"providers:\n  - {name: sim, type: simulated, write_rate: 100}\n  - {name: aad, type: simulated, write_rate: 100}", 1)
+	files["policies.yaml"] += `
+  - name: shield
+    targets: {provider: aad, resource: bandwidth_out, instances: [shield-1]}
+    metric: {synthetic: {base: 5}}
+    evaluation_interval: 1s
+    min: 5
+    max: 100
+    up:   {threshold: 0.8, for: 1s, step: 100%}
+    down: {threshold: 0.4, for: 1h}
+    boosts:
+      - name: surge
+        matchers: ['alertname="TrafficSurge"']
+        targets: {label: instance}
+        to: 2x
+        for: 1h
+`
+	writeFiles(t, dir, files)
+	rules := simcloud.DefaultRules()
+	rules.Lock, rules.DowngradesPerCycle = 0, 1
+	sim, err := simcloud.New(rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range twoInstances() {
+		if err := sim.Put(in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	aad := newCloud(t, 0, simcloud.Instance{ID: "shield-1", Values: map[providers.Resource]float64{providers.BandwidthOut: 10}})
+	td := startDaemon(t, filepath.Join(dir, "specscale.yaml"), map[string]providers.Provider{
+		"sim": &simcloud.Local{Cloud: sim}, "aad": upgradeOnly{&simcloud.Local{Cloud: aad}}})
+	defer td.stop(t)
+	url := "http://" + td.d.HTTPAddr() + scaler.AlertmanagerPath
+	fire := func(fp, instance string) string {
+		t.Helper()
+		code, body := post(t, url, testToken, notification(scaler.StatusFiring, alert(scaler.StatusFiring, fp, time.Now(), "alertname", "TrafficSurge", "instance", instance)))
+		if code != 200 {
+			t.Fatalf("webhook: %d %s", code, body)
+		}
+		return body
+	}
+
+	if body := fire("a1", "shield-1"); !strings.Contains(body, `"outcome":"refused"`) ||
+		!strings.Contains(body, "the provider cannot lower bandwidth_out (upgrade-only) and has no native temporary upgrade for it: the boost could never be reverted") {
+		t.Errorf("upgrade-only: %s", body)
+	}
+
+	// One downgrade per cycle: the first boost's revert spends it, so the
+	// second boost is refused.
+	nc, err := nats.Connect(td.d.NATSURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if body := fire("b1", "web-1"); !strings.Contains(body, `"outcome":"started"`) {
+		t.Fatalf("first boost: %s", body)
+	}
+	waitFor(t, 10*time.Second, "web-1 at 20", func() bool { return valueOf(sim, "web-1") == 20 })
+	b, _ := json.Marshal(scaler.ManualBoost{Target: "sim/bandwidth_out/web-1", Cancel: true})
+	if _, err := nc.Request(scaler.BoostRequestSubject, b, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "web-1 at 9", func() bool { return valueOf(sim, "web-1") == 9 })
+	waitFor(t, 10*time.Second, "the downgrade counted", func() bool {
+		return state(t, td.d, "sim/bandwidth_out/web-1").Cycle.Downgrades == 1
+	})
+	if body := fire("b2", "web-1"); !strings.Contains(body, `"outcome":"refused"`) ||
+		!strings.Contains(body, "reverting the boost needs a downgrade and none is left in the billing cycle") {
+		t.Errorf("no downgrade left: %s", body)
+	}
+	if v := valueOf(aad, "shield-1"); v != 10 {
+		t.Errorf("shield-1 at %g, want untouched 10", v)
+	}
+	if n := len(sim.Ledger()); n != 2 {
+		t.Errorf("sim ledger has %d changes, want 2: %+v", n, sim.Ledger())
+	}
+}
