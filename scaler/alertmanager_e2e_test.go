@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -28,14 +27,10 @@ var testHTTP = &http.Client{Transport: &http.Transport{DisableKeepAlives: true},
 // scripts/test installs. The end-to-end test fails without it.
 const alertmanagerBinary = "/usr/bin/prometheus-alertmanager"
 
-func freePort(t *testing.T) string {
+// freeAddr returns a loopback address that was free a moment ago.
+func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return fmt.Sprintf("127.0.0.1:%d", freePort(t))
 }
 
 // lockedBuffer collects a subprocess's output for the failure message.
@@ -89,7 +84,7 @@ receivers:
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	addr := freePort(t)
+	addr := freeAddr(t)
 	out := &lockedBuffer{}
 	cmd := exec.Command(alertmanagerBinary,
 		"--config.file="+cfgFile,

@@ -114,7 +114,7 @@ func TestBoostSurvivesDaemonKill(t *testing.T) {
 	cloud := newCloud(t, 0, twoInstances()...)
 	srv := httptest.NewServer(simcloud.NewServer(cloud))
 	defer srv.Close()
-	httpAddr, natsAddr := freePort(t), freePort(t)
+	httpAddr, natsAddr := freeAddr(t), freeAddr(t)
 	files := boostFiles(dir, `
       - name: surge
         matchers: ['alertname="TrafficSurge"']
