@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
 	"go.uber.org/zap"
 
 	"github.com/specscale/specscale/providers/simcloud"
@@ -110,6 +111,7 @@ func (dp *daemonProcess) stop(t *testing.T) {
 // schedule in the file store, not a timer in the dead process. And a boost
 // whose end passes while no daemon runs is reverted as soon as one starts.
 func TestBoostSurvivesDaemonKill(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	dir := t.TempDir()
 	cloud := newCloud(t, 0, twoInstances()...)
 	srv := httptest.NewServer(simcloud.NewServer(cloud))
