@@ -89,6 +89,14 @@ const (
 // on a 503).
 var errNotReady = errors.New("the target's live value has not been read yet, or its last boost is still ending")
 
+// errNativePending: a native boost's window has ended but the provider
+// still reports the boosted value; ask again a little later.
+var errNativePending = errors.New("the provider has not ended its native temporary upgrade yet")
+
+// nativeRevertGrace is how long after a native window's end the daemon
+// waits for the provider to revert before it reverts itself.
+const nativeRevertGrace = 10 * time.Minute
+
 // BoostManager starts, extends and ends boosts. It is the only writer of
 // TargetState.Boost besides the executor's record of a native boost that
 // arrived without one.
@@ -438,6 +446,11 @@ func (m *BoostManager) End(ctx context.Context, t providers.Target, id string, e
 		cancel()
 		if err != nil {
 			return res, fmt.Errorf("read %s at the end of its native boost: %w", t, err)
+		}
+		if s.Value >= cur.Boost.Value && now.Before(cur.Boost.Until.Add(nativeRevertGrace)) {
+			// The provider reverts at the window's end, but not always
+			// to the second: a revert of ours now would race its own.
+			return res, fmt.Errorf("%s: %w", t, errNativePending)
 		}
 		spec = &s
 	}

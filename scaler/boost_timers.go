@@ -161,8 +161,12 @@ func (m *BoostManager) onTimer(ctx context.Context, msg jetstream.Msg) {
 	cctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	if _, err := m.End(cctx, t, tm.Boost, false, "its time is up", SourceTimer); err != nil {
-		m.Log.Warn("cannot end boost; the timer will fire again", zap.String("target", tm.Target), zap.Error(err))
-		_ = msg.NakWithDelay(2 * time.Second)
+		delay := 2 * time.Second
+		if errors.Is(err, errNativePending) {
+			delay = 30 * time.Second
+		}
+		m.Log.Warn("cannot end boost yet; the timer will fire again", zap.String("target", tm.Target), zap.Duration("in", delay), zap.Error(err))
+		_ = msg.NakWithDelay(delay)
 		return
 	}
 	_ = msg.Ack()
@@ -200,7 +204,7 @@ func (m *BoostManager) sweep(ctx context.Context) {
 		cctx, cancel := context.WithTimeout(ctx, time.Minute)
 		_, err := m.End(cctx, st.Target, b.ID, false, "its time is up", SourceTimer)
 		cancel()
-		if err != nil && ctx.Err() == nil {
+		if err != nil && ctx.Err() == nil && !errors.Is(err, errNativePending) {
 			m.Log.Warn("sweep: cannot end boost", zap.String("target", st.Target.Key()), zap.Error(err))
 		}
 	}
