@@ -340,6 +340,32 @@ func TestBoostLifecycle(t *testing.T) {
 	waitFor(t, 5*time.Second, "the boost_ended_early event of the cancel", func() bool {
 		return el.find(scaler.EventBoostEndedEarly, "cancelled by an operator: launch over") != nil
 	})
+
+	// The same, counted.
+	resp, err := testHTTP.Get("http://" + td.d.HTTPAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`specscale_boosts_total{event="started",source="alertmanager"} 2`,
+		`specscale_boosts_total{event="started",source="manual"} 1`,
+		`specscale_boosts_total{event="extended",source="alertmanager"} 1`,
+		`specscale_boosts_total{event="reverted",source="timer"} 1`,
+		`specscale_boosts_total{event="ended_early",source="alertmanager"} 1`,
+		`specscale_boosts_total{event="ended_early",source="manual"} 1`,
+		`specscale_boosts_total{event="refused",source="alertmanager"} 1`,
+		`specscale_boosts_total{event="refused",source="manual"} 1`,
+		`specscale_boost_refusals_total{reason="above_max"} 1`,
+		`specscale_boost_refusals_total{reason="invalid"} 1`,
+		`specscale_boost_refusals_total{reason="not_target"} 1`,
+		`specscale_webhook_requests_total{code="200"} 4`,
+	} {
+		if !strings.Contains(string(metrics), want+"\n") {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 	el.sub.Unsubscribe()
 }
 
