@@ -33,6 +33,8 @@ type Config struct {
 	// file's directory.
 	Policies []string `yaml:"policies"`
 	Executor Executor `yaml:"executor"`
+	// Hooks are the webhook receivers on the HTTP listener.
+	Hooks Hooks `yaml:"hooks"`
 
 	// File is the config file's path; PolicyFiles the files the globs
 	// matched, and Loaded their policies.
@@ -78,6 +80,26 @@ type Embedded struct {
 type HTTP struct {
 	Listen string `yaml:"listen"`
 }
+
+// Hooks are the webhook receivers.
+type Hooks struct {
+	// Alertmanager, when set, serves POST /hooks/alertmanager.
+	Alertmanager *AlertmanagerHook `yaml:"alertmanager"`
+}
+
+// AlertmanagerHook is the Alertmanager webhook receiver.
+type AlertmanagerHook struct {
+	// Token is the bearer token Alertmanager must send
+	// (http_config.authorization.credentials_file on its side). It is read
+	// on every request, so a rotated file takes effect without a reload.
+	Token *providers.SecretRef `yaml:"token"`
+	// MaxBodyBytes bounds a notification's size (default 1 MiB); a larger
+	// one is answered 413.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+}
+
+// DefaultMaxBodyBytes bounds a webhook notification.
+const DefaultMaxBodyBytes = 1 << 20
 
 // Log configures zap.
 type Log struct {
@@ -255,6 +277,9 @@ func (c *Config) applyDefaults(opts LoadOptions) {
 			p.WriteBurst = 1
 		}
 	}
+	if h := c.Hooks.Alertmanager; h != nil && h.MaxBodyBytes == 0 {
+		h.MaxBodyBytes = DefaultMaxBodyBytes
+	}
 	e := &c.Executor
 	if e.Workers == 0 {
 		e.Workers = DefaultWorkers
@@ -403,6 +428,14 @@ func (c *Config) validate(d *strictyaml.Decoder, opts LoadOptions) {
 		}
 	}
 
+	if h := c.Hooks.Alertmanager; h != nil {
+		if h.Token == nil {
+			d.Errorf(c.at("hooks", "alertmanager"), "hooks.alertmanager.token", "required: {env: NAME} or {file: PATH} holding the bearer token Alertmanager sends")
+		}
+		if h.MaxBodyBytes < 1024 {
+			d.Errorf(c.at("hooks", "alertmanager", "max_body_bytes"), "hooks.alertmanager.max_body_bytes", "%d: want at least 1024", h.MaxBodyBytes)
+		}
+	}
 	e := c.Executor
 	if e.Workers < 1 {
 		d.Errorf(c.at("executor", "workers"), "executor.workers", "want at least 1")

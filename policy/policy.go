@@ -47,7 +47,7 @@ type Policy struct {
 	DryRun bool `yaml:"dry_run"`
 	// Boosts and Schedules belong to the boost and schedule engines; the
 	// evaluator only sees their effect on the bounds.
-	Boosts    []yaml.Node `yaml:"boosts"`
+	Boosts    []BoostRule `yaml:"boosts"`
 	Schedules []*Schedule `yaml:"schedules"` // one-shot sets and windows: schedule.go
 
 	// File and Node locate the policy for diagnostics.
@@ -442,6 +442,7 @@ func (p *Policy) validate(d *strictyaml.Decoder) {
 		warnf(k("up", "step"), "%s", flap)
 	}
 	p.validateSchedules(d)
+	p.validateBoosts(d)
 }
 
 func instanceNode(p *Policy, i int) *yaml.Node {

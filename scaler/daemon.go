@@ -41,6 +41,9 @@ type Options struct {
 	// Providers overrides provider accounts by name (tests).
 	Providers map[string]providers.Provider
 	Now       func() time.Time
+	// BoostSweep is how often boosts are checked for a missed end
+	// (default 15s).
+	BoostSweep time.Duration
 	// Replica names this daemon in events; default host-pid.
 	Replica string
 }
@@ -96,6 +99,9 @@ type Daemon struct {
 
 	// schedKick tells the scheduler that a reload changed the policies.
 	schedKick chan struct{}
+
+	boosts       atomic.Pointer[BoostManager]
+	boostMetrics *BoostMetrics
 }
 
 type builtAccount struct {
@@ -127,6 +133,7 @@ func New(opts Options) (*Daemon, error) {
 	d := &Daemon{opts: opts, log: opts.Log.With(zap.String("replica", opts.Replica)), reg: reg, accounts: map[string]*builtAccount{},
 		kick: make(chan struct{}, 1), schedKick: make(chan struct{}, 1), ready: make(chan struct{})}
 	d.metrics = NewMetrics(reg)
+	d.boostMetrics = NewBoostMetrics(reg)
 	cfg, diags := LoadConfig(opts.ConfigPath, opts.DataDir, opts.Entries)
 	for _, w := range diags.Warnings() {
 		d.log.Warn("config warning", zap.String("diagnostic", w.String()))
@@ -337,6 +344,12 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		return err
 	}
 	d.bus.Embedded = d.ns
+	octx, cancel = context.WithTimeout(ctx, 30*time.Second)
+	_, err = OpenTimers(octx, d.bus.JS, cfg.NATS.Replicas)
+	cancel()
+	if err != nil {
+		return err
+	}
 	d.events = &Events{JS: d.bus.JS, Log: d.log, Replica: d.opts.Replica}
 	if err := d.Reload(ctx); err != nil {
 		return err
@@ -389,6 +402,22 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("start the evaluation engine: %w", err)
 	}
+	boosts := &BoostManager{Bus: d.bus, Store: store, Cache: d.cache, Events: d.events, Metrics: d.boostMetrics, Log: d.log,
+		Runtime: d.Runtime, Now: d.opts.Now, Replica: d.opts.Replica, Observed: engine.LastObservation,
+		Bounds: func(p *policy.Policy, t providers.Target, now time.Time) policy.Bounds {
+			if engine.Bounds != nil {
+				return engine.Bounds(p, t, now)
+			}
+			return p.Bounds()
+		},
+		Sweep: d.opts.BoostSweep}
+	d.boosts.Store(boosts)
+	goRun("boost timers", boosts.Run, workCtx)
+	boostSub, err := boosts.SubscribeRequests()
+	if err != nil {
+		return err
+	}
+	goRun("boost requests", func(c context.Context) error { return boosts.ServeRequests(c, boostSub) }, workCtx)
 	engineDone := make(chan struct{})
 	go func() {
 		defer close(engineDone)
@@ -447,6 +476,7 @@ func (d *Daemon) listenHTTP(addr string) error {
 		}
 		fmt.Fprintln(w, "ready")
 	})
+	mux.HandleFunc("POST "+AlertmanagerPath, d.alertmanagerHandler)
 	mux.HandleFunc("POST /-/reload", func(w http.ResponseWriter, r *http.Request) {
 		if err := d.Reload(r.Context()); err != nil {
 			http.Error(w, "reload refused; the running config is kept:\n"+err.Error(), http.StatusBadRequest)

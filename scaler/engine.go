@@ -44,6 +44,25 @@ type Engine struct {
 	memory  map[string]policy.Memory // carried across reloads, by target key
 	ctx     context.Context
 	sub     *nats.Subscription
+	// observed holds each target's latest usable sample (by target key),
+	// for the boost engine's "what does the policy want now".
+	observed sync.Map
+}
+
+type observation struct {
+	value float64
+	at    time.Time
+}
+
+// LastObservation returns the latest usable metric sample of a target and
+// when it was taken.
+func (e *Engine) LastObservation(key string) (float64, time.Time, bool) {
+	v, ok := e.observed.Load(key)
+	if !ok {
+		return 0, time.Time{}, false
+	}
+	o := v.(observation)
+	return o.value, o.at, true
 }
 
 // runner evaluates one policy. Its goroutine owns targets; samples reach
@@ -364,12 +383,20 @@ func (e *Engine) status(r *runner, tr *targetRun, st *TargetState, now time.Time
 		if b.Max < b.Min {
 			b.Max, b.MaxBy = b.Min, "boost"
 		}
+		// The boost engine's own intent is on its way (it may carry a
+		// native window): don't race it with a plain raise of our own.
+		if boostPending(st, bo, now) {
+			s.InFlight = true
+		}
 	}
 	s.Bounds = b
 	return s
 }
 
 func (e *Engine) evaluate(ctx context.Context, r *runner, tr *targetRun, obs policy.Observation, now time.Time) {
+	if obs.OK {
+		e.observed.Store(tr.key, observation{value: obs.Value, at: now})
+	}
 	st := e.Cache.Get(tr.key)
 	status := e.status(r, tr, st, now)
 	d := r.p.Evaluate(&tr.mem, status, obs, now)

@@ -34,6 +34,16 @@ const (
 	EventConfigRejected EventType = "config_rejected"
 )
 
+// Boost events: one per start, extension, early end, revert at the end of
+// its time, and refusal (with why).
+const (
+	EventBoostStarted    EventType = "boost_started"
+	EventBoostExtended   EventType = "boost_extended"
+	EventBoostEndedEarly EventType = "boost_ended_early"
+	EventBoostReverted   EventType = "boost_reverted"
+	EventBoostRefused    EventType = "boost_refused"
+)
+
 // Event is one entry of the audit trail on specscale.events.<type>.<target>.
 type Event struct {
 	Type     EventType  `json:"type"`

@@ -405,6 +405,7 @@ func (x *Executor) process(ctx context.Context, msg jetstream.Msg, in *Intent) e
 // an update.
 func copyObserved(dst, src *TargetState) {
 	dst.Value, dst.Name, dst.Known, dst.Status, dst.ReadAt, dst.Prepaid = src.Value, src.Name, src.Known, src.Status, src.ReadAt, src.Prepaid
+	dst.Temporary = src.Temporary
 	dst.Cycle = src.Cycle
 	if src.LastChange != nil && src.LastChange.Outside {
 		dst.LastChange = src.LastChange
@@ -495,7 +496,9 @@ func (x *Executor) recordApplied(ctx context.Context, msg jetstream.Msg, in *Int
 		}
 		s.LastError = nil
 		s.stamp(pol, rc)
-		if in.Kind == KindBoost && in.Temporary != nil {
+		if in.Kind == KindBoost && in.Temporary != nil && s.Boost == nil {
+			// A native boost published by something other than the boost
+			// engine: record it so that it floors the target until its end.
 			s.Boost = &Boost{ID: in.ID, Value: in.Value, Until: in.Temporary.End, Reason: in.Reason, Native: true}
 		}
 	}

@@ -157,9 +157,14 @@ func CheckGuards(g GuardInput) Verdict {
 	if !rc.Named && (in.Value < rc.Min || in.Value > rc.Max) {
 		return Verdict{Kind: Refuse, Reason: fmt.Sprintf("value %g lies outside the provider's range %g–%g", in.Value, rc.Min, rc.Max)}
 	}
+	if b := st.Boost; b.Active(g.Now) && in.Value < b.Value {
+		return Verdict{Kind: Refuse, Reason: fmt.Sprintf("an active boost holds the target at %g or more until %s", b.Value, b.Until.UTC().Format(time.RFC3339))}
+	}
 	// The present value is no no-op while the provider is about to move
-	// the target elsewhere (an async order, a next-cycle downgrade).
-	if sameValue(in, st) && st.Scheduled == nil {
+	// the target elsewhere (an async order, a next-cycle downgrade), nor
+	// for a native temporary change that renews a boost's window.
+	renewsWindow := in.Temporary != nil && st.Boost != nil && st.Boost.Native
+	if sameValue(in, st) && st.Scheduled == nil && !renewsWindow {
 		return Verdict{Kind: Noop, Reason: fmt.Sprintf("target already at %g", st.Value)}
 	}
 	if s := st.Scheduled; s != nil && s.Value == in.Value && s.Name == in.Name {

@@ -26,7 +26,7 @@ func Observe(st *TargetState, spec providers.Spec, p *policy.Policy, rc provider
 			value, known = p.ValueOf(spec.Name)
 		}
 	}
-	st.Status, st.ReadAt, st.Prepaid = spec.Status, now, spec.Prepaid
+	st.Status, st.ReadAt, st.Prepaid, st.Temporary = spec.Status, now, spec.Prepaid, spec.Temporary
 	if spec.LockedUntil.After(st.LockedUntil) {
 		st.LockedUntil = spec.LockedUntil
 	}
@@ -52,6 +52,10 @@ func Observe(st *TargetState, spec providers.Spec, p *policy.Policy, rc provider
 			// ours: the order failed, was cancelled, or never landed.
 			st.Scheduled = nil
 		}
+	}
+	if b := st.Boost; b != nil && b.Native && !now.Before(b.Until) && value < st.Value {
+		// The provider ended a native temporary upgrade, as asked.
+		ours = true
 	}
 	var drift *Change
 	if st.Known && known && !ours && (value != st.Value || name != st.Name) {

@@ -31,6 +31,9 @@ type TargetState struct {
 	ReadAt time.Time `json:"read_at,omitzero"`
 	// Prepaid: a subscription instance, where downgrade limits apply.
 	Prepaid bool `json:"prepaid,omitempty"`
+	// Temporary: the instance accepts a native temporary upgrade of this
+	// resource (providers.Spec.Temporary).
+	Temporary bool `json:"temporary,omitempty"`
 
 	// Desired is the last intent an executor took up.
 	Desired *Desired `json:"desired,omitempty"`
@@ -112,7 +115,10 @@ type Pending struct {
 	Attempts int `json:"attempts"`
 }
 
-// Boost is an active time-boxed raise.
+// Boost is an active time-boxed raise. While now is before Until it is a
+// floor: the evaluator may raise the target further but not lower it, and
+// the executor refuses any intent below Value. The boost engine
+// (BoostManager) owns it; see boost.go for its life.
 type Boost struct {
 	ID     string    `json:"id"`
 	Value  float64   `json:"value"`
@@ -120,6 +126,55 @@ type Boost struct {
 	Reason string    `json:"reason"`
 	// Native: the provider reverts by itself at Until.
 	Native bool `json:"native,omitempty"`
+	// Name is the ladder name of Value, for name-valued resources.
+	Name string `json:"name,omitempty"`
+	// From is the target's value when the boost started; a factor applies
+	// to it, so repeats never compound.
+	From    float64   `json:"from"`
+	Started time.Time `json:"started,omitzero"`
+	Policy  string    `json:"policy,omitempty"`
+	// IntentID is the latest boost intent published for it, if any, and
+	// IntentUntil that intent's not-after.
+	IntentID    string    `json:"intent_id,omitempty"`
+	IntentUntil time.Time `json:"intent_until,omitzero"`
+	// Window is the native temporary window last asked of the provider.
+	Window *providers.Window `json:"window,omitempty"`
+	// Triggers hold the boost up: one per alert (fingerprint + startsAt,
+	// per rule) and one for a manual boost.
+	Triggers []BoostTrigger `json:"triggers,omitempty"`
+	// Ending is set once the boost is over and its revert is being
+	// published; a crash half-way is finished by the next expiry pass.
+	Ending *BoostEnd `json:"ending,omitempty"`
+}
+
+// BoostTrigger is one reason a boost is up.
+type BoostTrigger struct {
+	Key          string    `json:"key"`
+	Source       string    `json:"source"`
+	Rule         string    `json:"rule,omitempty"`
+	Value        float64   `json:"value"`
+	Until        time.Time `json:"until"`
+	EndOnResolve bool      `json:"end_on_resolve,omitempty"`
+	Reason       string    `json:"reason,omitempty"`
+}
+
+// BoostEnd records how a boost ended and where the target goes next.
+type BoostEnd struct {
+	At  time.Time `json:"at"`
+	Why string    `json:"why"`
+	// Early: ended before its time (resolved, cancelled).
+	Early bool `json:"early,omitempty"`
+	// RevertTo is what the policy wanted at the end; RevertID the revert
+	// intent's ID, empty when the target needs no change.
+	RevertTo   float64 `json:"revert_to"`
+	RevertName string  `json:"revert_name,omitempty"`
+	RevertID   string  `json:"revert_id,omitempty"`
+	Detail     string  `json:"detail,omitempty"`
+}
+
+// Active reports whether the boost holds a floor at now.
+func (b *Boost) Active(now time.Time) bool {
+	return b != nil && b.Ending == nil && now.Before(b.Until)
 }
 
 // Outcome is how an intent ended.

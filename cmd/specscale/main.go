@@ -53,6 +53,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		newVersionCmd(),
 		newSimcloudCmd(),
 		newStatusCmd(),
+		newBoostCmd(),
 	)
 	return root
 }

@@ -645,7 +645,13 @@ func (c *Cloud) Apply(ch providers.Change) (Entry, *APIError) {
 		if in.Temps == nil {
 			in.Temps = map[providers.Resource]*temp{}
 		}
-		in.Temps[ch.Target.Resource] = &temp{Value: ch.Value, Base: in.Values[ch.Target.Resource], Start: ch.Temporary.Start, End: ch.Temporary.End}
+		base := in.Values[ch.Target.Resource]
+		if old := in.Temps[ch.Target.Resource]; old != nil {
+			// A renewed window still returns to the value before the
+			// first one.
+			base = old.Base
+		}
+		in.Temps[ch.Target.Resource] = &temp{Value: ch.Value, Base: base, Start: ch.Temporary.Start, End: ch.Temporary.End}
 		in.Values[ch.Target.Resource] = ch.Value
 	case down && in.Prepaid && c.rules.NextCycleDowngrades:
 		e.Outcome = providers.NextCycle
