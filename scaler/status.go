@@ -10,7 +10,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 	"unicode/utf8"
 
@@ -209,13 +208,22 @@ const none = "–"
 func WriteStatusTable(w io.Writer, rows []StatusRow, now time.Time) error {
 	header := []string{"TARGET", "POLICY", "VALUE", "DESIRED", "LAST CHANGE", "COOLDOWN", "DOWNGRADES LEFT", "BOOST"}
 	cells := make([][]string, len(rows))
+	details := make([][]string, len(rows))
+	for i := range rows {
+		cells[i], details[i] = rows[i].cells(now), rows[i].details(now)
+	}
+	return writeTable(w, header, cells, details)
+}
+
+// writeTable writes aligned columns, each row followed by its indented
+// detail lines, which do not count toward the column widths.
+func writeTable(w io.Writer, header []string, cells, details [][]string) error {
 	widths := make([]int, len(header))
 	for i, h := range header {
 		widths[i] = utf8.RuneCountInString(h)
 	}
-	for i := range rows {
-		cells[i] = rows[i].cells(now)
-		for j, c := range cells[i] {
+	for _, row := range cells {
+		for j, c := range row {
 			widths[j] = max(widths[j], utf8.RuneCountInString(c))
 		}
 	}
@@ -230,9 +238,9 @@ func WriteStatusTable(w io.Writer, rows []StatusRow, now time.Time) error {
 		b.WriteByte('\n')
 	}
 	line(header)
-	for i := range rows {
+	for i := range cells {
 		line(cells[i])
-		for _, d := range rows[i].details(now) {
+		for _, d := range details[i] {
 			b.WriteString("  ")
 			b.WriteString(d)
 			b.WriteByte('\n')
@@ -435,9 +443,10 @@ func ReadLatestEvents(ctx context.Context, js jetstream.JetStream, targets []str
 // next fire and its last handled fire — with the fires after the next on
 // an indented line.
 func WriteSchedulesTable(w io.Writer, plans []SchedulePlan, now time.Time) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "POLICY\tSCHEDULE\tWHAT\tNEXT\tLAST FIRE")
-	for _, p := range plans {
+	header := []string{"POLICY", "SCHEDULE", "WHAT", "NEXT", "LAST FIRE"}
+	cells := make([][]string, len(plans))
+	details := make([][]string, len(plans))
+	for i, p := range plans {
 		loc, err := time.LoadLocation(p.Timezone)
 		if err != nil {
 			loc = time.UTC
@@ -450,19 +459,19 @@ func WriteSchedulesTable(w io.Writer, plans []SchedulePlan, now time.Time) error
 		if p.Last != nil {
 			last = p.Last.Fire.In(loc).Format("2006-01-02 15:04 MST") + " " + p.Last.State
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.Policy, p.Schedule, p.Describe, next, last)
+		cells[i] = []string{p.Policy, p.Schedule, p.Describe, next, last}
 		if len(p.Next) > 1 {
 			var more []string
 			for _, f := range p.Next[1:] {
 				more = append(more, planFire(f, loc))
 			}
-			fmt.Fprintf(tw, "  then: %s\t\t\t\t\n", strings.Join(more, "; "))
+			details[i] = append(details[i], "then: "+strings.Join(more, "; "))
 		}
 		for _, n := range p.Notes {
-			fmt.Fprintf(tw, "  note: %s\t\t\t\t\n", n)
+			details[i] = append(details[i], "note: "+n)
 		}
 	}
-	return tw.Flush()
+	return writeTable(w, header, cells, details)
 }
 
 func planFire(f PlanFire, loc *time.Location) string {
