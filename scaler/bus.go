@@ -108,8 +108,9 @@ func clientURL(ns *server.Server, e config.Embedded) string {
 }
 
 // Connect connects to NATS as the config says: in-process to ns when it is
-// set, else to the external URL. The connection reconnects forever.
-func Connect(c config.NATS, ns *server.Server, name string, log *zap.Logger) (*nats.Conn, error) {
+// set, else to the external URL. The connection reconnects forever. extra
+// options come last.
+func Connect(c config.NATS, ns *server.Server, name string, log *zap.Logger, extra ...nats.Option) (*nats.Conn, error) {
 	opts := []nats.Option{
 		nats.Name(name),
 		nats.MaxReconnects(-1),
@@ -136,7 +137,7 @@ func Connect(c config.NATS, ns *server.Server, name string, log *zap.Logger) (*n
 		}
 		opts = append(opts, nats.Token(tok))
 	}
-	nc, err := nats.Connect(url, opts...)
+	nc, err := nats.Connect(url, append(opts, extra...)...)
 	if err != nil {
 		return nil, fmt.Errorf("connect to nats: %w", err)
 	}

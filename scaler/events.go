@@ -32,6 +32,9 @@ const (
 	EventDrift          EventType = "drift"            // a change made outside specscale
 	EventConfigReloaded EventType = "config_reloaded"
 	EventConfigRejected EventType = "config_rejected"
+	EventLeaseAcquired  EventType = "lease_acquired" // this replica began evaluating a policy, or leading
+	EventLeaseReleased  EventType = "lease_released" // it handed the lease back (shutdown, or to balance the fleet)
+	EventLeaseLost      EventType = "lease_lost"     // it could not renew in time, and stopped acting at once
 )
 
 // Event is one entry of the audit trail on specscale.events.<type>.<target>.
