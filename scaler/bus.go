@@ -115,6 +115,11 @@ func Connect(c config.NATS, ns *server.Server, name string, log *zap.Logger, ext
 		nats.Name(name),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(500 * time.Millisecond),
+		// No buffering while disconnected: a publish then fails at once
+		// instead of landing after the reconnect — when this replica may
+		// no longer hold the lease it decided under. Every publisher
+		// handles the error (decide again, or redelivery).
+		nats.ReconnectBufSize(-1),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
 				log.Warn("nats disconnected", zap.Error(err))

@@ -428,6 +428,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	// Stop deciding, and hand the policies to the other replicas at once;
 	// then let executions under way finish (within the grace period) and
 	// hand back the intents not started.
+	d.fleet.Leave()
 	stopWork()
 	<-engineDone
 	d.fleet.Stop()

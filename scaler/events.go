@@ -108,7 +108,14 @@ func (ev *Events) Publish(ctx context.Context, e Event) error {
 	if err != nil {
 		return err
 	}
-	if _, err := ev.JS.Publish(ctx, e.Subject(), b); err != nil {
+	// One event per intent and outcome: a republished outcome (after a
+	// crash between recording it and publishing it) is dropped by the
+	// stream's duplicate window.
+	var opts []jetstream.PublishOpt
+	if e.IntentID != "" && e.Type != EventDeferred {
+		opts = append(opts, jetstream.WithMsgID(string(e.Type)+"-"+e.IntentID))
+	}
+	if _, err := ev.JS.Publish(ctx, e.Subject(), b, opts...); err != nil {
 		return fmt.Errorf("publish %s event for %s: %w", e.Type, e.Target, err)
 	}
 	return nil

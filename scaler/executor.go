@@ -108,7 +108,13 @@ func (x *Executor) Run(ctx context.Context) error {
 	go func() {
 		select {
 		case <-ctx.Done():
-			it.Drain()
+			if x.Bus.NC.IsConnected() {
+				it.Drain()
+			} else {
+				// Nothing drains over a dead connection: stop now, and
+				// what was delivered comes back after its ack wait.
+				it.Stop()
+			}
 		case <-stopped:
 		}
 	}()
@@ -266,6 +272,18 @@ func (x *Executor) process(ctx context.Context, msg jetstream.Msg, in *Intent) e
 	}
 	if st.wasApplied(in.ID) {
 		log.Debug("intent already applied; acknowledging the redelivery")
+		// Its outcome is recorded, but its event may be missing (a crash
+		// or a lost connection came between the two): publish it again;
+		// the stream drops a duplicate.
+		if o := st.Outcome; o != nil && o.IntentID == in.ID {
+			e := Event{Type: EventType(o.Result), At: o.At, Target: in.Target.Key(), Policy: in.Policy, IntentID: in.ID, Kind: in.Kind, Reason: o.Detail}
+			if c := st.LastChange; c != nil && c.IntentID == in.ID {
+				e.From, e.To = f64(c.From), f64(c.To)
+			}
+			if err := x.Events.Publish(ctx, e); err != nil {
+				return err
+			}
+		}
 		return msg.DoubleAck(ctx)
 	}
 	if d := st.Desired; d != nil && d.IntentID != in.ID && d.At.After(in.CreatedAt) {

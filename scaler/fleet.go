@@ -154,11 +154,14 @@ type Fleet struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	leader *Lease
+	// leaving is closed by Leave; left once the presence key is gone.
+	leaving, left chan struct{}
+	leave         sync.Once
 
 	// mu guards what follows. Lock order: Fleet.mu before Lease.mu.
 	mu      sync.Mutex
 	leases  map[string]*Lease
-	members map[string]bool   // by key token of the replica ID
+	members map[string]time.Time // when each was last seen, by key token of the replica ID
 	holders map[string]string // policy lease → key token of its holder
 }
 
@@ -179,13 +182,23 @@ func (f *Fleet) Start(ctx context.Context) {
 	f.value, _ = json.Marshal(leaseValue{Replica: f.Replica, Since: time.Now().UTC(), Nonce: hex.EncodeToString(nonce)})
 	f.ctx, f.cancel = context.WithCancel(ctx)
 	f.leases = map[string]*Lease{}
-	f.members = map[string]bool{}
+	f.members = map[string]time.Time{}
 	f.holders = map[string]string{}
+	f.leaving, f.left = make(chan struct{}), make(chan struct{})
 	f.wg.Add(3)
 	go func() { defer f.wg.Done(); f.watch(f.ctx) }()
 	go func() { defer f.wg.Done(); f.presence(f.ctx) }()
 	go func() { defer f.wg.Done(); f.balance(f.ctx) }()
 	f.leader = f.Campaign(LeaderLease, false)
+}
+
+// Leave takes this replica out of the others' count, so that they stop
+// leaving free leases to it: call it first when shutting down, before the
+// leases are released. It waits until the presence key is deleted, or
+// could not be.
+func (f *Fleet) Leave() {
+	f.leave.Do(func() { close(f.leaving) })
+	<-f.left
 }
 
 // Stop releases every lease, in parallel, each once whatever runs under it
@@ -228,7 +241,7 @@ func (f *Fleet) Campaign(key string, balanced bool) *Lease {
 	}
 	ctx, cancel := context.WithCancel(f.ctx)
 	l := &Lease{f: f, key: key, balanced: balanced, cancel: cancel, done: make(chan struct{}),
-		wake: make(chan struct{}, 1), shed: make(chan struct{}, 1), expired: make(chan struct{}, 1), changed: make(chan struct{}),
+		wake: make(chan bool, 1), shed: make(chan struct{}, 1), expired: make(chan struct{}, 1), changed: make(chan struct{}),
 		settled: make(chan struct{})}
 	f.leases[key] = l
 	if f.Metrics != nil {
@@ -253,7 +266,20 @@ func (f *Fleet) forget(l *Lease) {
 func (f *Fleet) Replicas() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return max(len(f.members), 1)
+	return max(len(f.live()), 1)
+}
+
+// live returns the members whose presence was renewed lately: a replica
+// that stopped renewing is dead or cut off, and gets no lease handed to
+// it. f.mu must be held.
+func (f *Fleet) live() []string {
+	var out []string
+	for m, seen := range f.members {
+		if time.Since(seen) < 2*f.t.renew {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // load returns how many balanced leases this replica holds, and how many
@@ -268,7 +294,7 @@ func (f *Fleet) load() (mine, least int) {
 	}
 	self := keyToken(f.Replica)
 	counts := map[string]int{}
-	for m := range f.members {
+	for _, m := range f.live() {
 		if m != self {
 			counts[m] = 0
 		}
@@ -286,7 +312,9 @@ func (f *Fleet) load() (mine, least int) {
 }
 
 // acquireDelay is how long this replica waits before it races for a free
-// lease: one that holds more than another lets that one go first.
+// lease: one that holds more than another lets that one go first. A lease
+// whose holder died is raced for at once instead (the handover must happen
+// within the lease TTL); the fleet balances itself afterwards.
 func (f *Fleet) acquireDelay(l *Lease) time.Duration {
 	if !l.balanced {
 		return 0
@@ -336,6 +364,7 @@ func (f *Fleet) balance(ctx context.Context) {
 // presence keeps member.<replica> in the bucket while the fleet runs, so
 // that every replica knows how many share the work.
 func (f *Fleet) presence(ctx context.Context) {
+	defer close(f.left)
 	key := memberLeasePrefix + keyToken(f.Replica)
 	tick := time.NewTicker(f.t.renew)
 	defer tick.Stop()
@@ -348,12 +377,14 @@ func (f *Fleet) presence(ctx context.Context) {
 		}
 		select {
 		case <-ctx.Done():
-			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), leaseReleaseWindow)
-			_ = f.KV.Delete(dctx, key)
-			cancel()
-			return
+		case <-f.leaving:
 		case <-tick.C:
+			continue
 		}
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), min(f.t.renew, leaseReleaseWindow))
+		_ = f.KV.Delete(dctx, key)
+		cancel()
+		return
 	}
 }
 
@@ -382,21 +413,23 @@ func (f *Fleet) follow(ctx context.Context, w jetstream.KeyWatcher) {
 				return
 			}
 			if e != nil {
-				f.observe(e.Key(), e.Value(), e.Operation() != jetstream.KeyValuePut)
+				f.observe(e.Key(), e.Value(), e.Operation() != jetstream.KeyValuePut, e.Operation() == jetstream.KeyValuePurge)
 			}
 		}
 	}
 }
 
-func (f *Fleet) observe(key string, value []byte, gone bool) {
+// observe folds one entry of the bucket in: gone when it was deleted or
+// purged, expired when its holder stopped renewing it.
+func (f *Fleet) observe(key string, value []byte, gone, expired bool) {
 	f.mu.Lock()
 	if m, ok := strings.CutPrefix(key, memberLeasePrefix); ok {
 		if gone {
 			delete(f.members, m)
 		} else {
-			f.members[m] = true
+			f.members[m] = time.Now()
 		}
-		n := len(f.members)
+		n := len(f.live())
 		f.mu.Unlock()
 		if f.Metrics != nil {
 			f.Metrics.Replicas.Set(float64(n))
@@ -415,7 +448,7 @@ func (f *Fleet) observe(key string, value []byte, gone bool) {
 	f.mu.Unlock()
 	if l != nil && gone {
 		select {
-		case l.wake <- struct{}{}:
+		case l.wake <- expired:
 		default:
 		}
 	}

@@ -1,6 +1,7 @@
 package scaler
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -25,7 +26,7 @@ type Lease struct {
 	balanced bool
 	cancel   context.CancelFunc
 	done     chan struct{} // closed when the campaign has ended
-	wake     chan struct{} // the watcher saw the key go
+	wake     chan bool     // the watcher saw the key go (true: it expired)
 	shed     chan struct{} // the fleet asks for the lease back
 	expired  chan struct{} // the validity timer ended the tenure
 	settled  chan struct{} // closed once the first race is decided
@@ -68,6 +69,14 @@ func (l *Lease) Tenure() uint64 {
 func (l *Lease) Settled() <-chan struct{} { return l.settled }
 
 func (l *Lease) markSettled() { l.settle.Do(func() { close(l.settled) }) }
+
+// validity returns until when the current tenure is valid, and false when
+// there is none.
+func (l *Lease) validity() (time.Time, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.validUntil, l.hctx != nil
+}
 
 func (l *Lease) heldSince() (time.Time, bool) {
 	l.mu.Lock()
@@ -220,8 +229,10 @@ func (l *Lease) end(transition, reason string) {
 	l.mu.Unlock()
 	l.quiesce()
 	l.report(false, transition, reason, tenure)
+	l.announce(transition, reason, tenure)
 }
 
+// report tells OnChange, the metrics and the log of a gain or a loss.
 func (l *Lease) report(held bool, transition, reason string, tenure uint64) {
 	f := l.f
 	if f.OnChange != nil {
@@ -241,6 +252,11 @@ func (l *Lease) report(held bool, transition, reason string, tenure uint64) {
 	} else {
 		log.Info("lease "+transition, zap.String("reason", reason))
 	}
+}
+
+// announce publishes a gain or a loss on the audit stream.
+func (l *Lease) announce(transition, reason string, tenure uint64) {
+	f := l.f
 	if f.Events == nil {
 		return
 	}
@@ -290,8 +306,9 @@ func jitter(d time.Duration) time.Duration {
 // and when the winning request was sent.
 func (l *Lease) acquire(ctx context.Context) (uint64, time.Time, bool) {
 	t := l.f.t
+	urgent := false
 	for {
-		if d := l.f.acquireDelay(l); d > 0 && sleepCtx(ctx, jitter(d)) != nil {
+		if d := l.f.acquireDelay(l); d > 0 && !urgent && sleepCtx(ctx, jitter(d)) != nil {
 			return 0, time.Time{}, false
 		}
 		sent := time.Now()
@@ -316,9 +333,10 @@ func (l *Lease) acquire(ctx context.Context) (uint64, time.Time, bool) {
 		case <-ctx.Done():
 			timer.Stop()
 			return 0, time.Time{}, false
-		case <-l.wake:
+		case urgent = <-l.wake:
 			timer.Stop()
 		case <-timer.C:
+			urgent = false
 		}
 	}
 }
@@ -333,11 +351,13 @@ func (l *Lease) hold(ctx context.Context, rev uint64, sent time.Time) time.Durat
 		l.release(rev)
 		return 0
 	}
-	l.report(true, "acquired", "won the race for a free lease", rev)
+	const why = "won the race for a free lease"
+	l.report(true, "acquired", why, rev)
 	l.gain(rev, valid)
-	l.markSettled()
 	renew := time.NewTimer(t.renew)
 	defer renew.Stop()
+	l.markSettled()
+	l.announce("acquired", why, rev)
 	for {
 		select {
 		case <-ctx.Done():
@@ -354,9 +374,16 @@ func (l *Lease) hold(ctx context.Context, rev uint64, sent time.Time) time.Durat
 			return 0
 		case <-renew.C:
 		}
+		current, ok := l.validity()
+		if !ok {
+			continue // the validity timer has just ended the tenure
+		}
+		// A renewal not confirmed within the current validity is too late
+		// anyway: wait no longer, so that the tenure's end is reported
+		// when it happens.
 		sent := time.Now()
 		valid := sent.Add(t.valid)
-		rctx, cancel := context.WithDeadline(ctx, minTime(valid, sent.Add(t.renew)))
+		rctx, cancel := context.WithDeadline(ctx, minTime(current, sent.Add(t.renew)))
 		nrev, err := l.f.KV.Update(rctx, l.key, l.f.value, rev)
 		cancel()
 		switch {
@@ -370,6 +397,7 @@ func (l *Lease) hold(ctx context.Context, rev uint64, sent time.Time) time.Durat
 			renew.Reset(t.renew)
 		case errors.Is(err, jetstream.ErrKeyRevisionMismatch), errors.Is(err, jetstream.ErrKeyNotFound), errors.Is(err, jetstream.ErrKeyDeleted):
 			l.end("lost", "the key is no longer ours: "+err.Error())
+			l.release(rev) // an earlier renewal of ours may have landed unconfirmed
 			return 0
 		case ctx.Err() != nil:
 			// Stopping: the next loop releases.
@@ -380,12 +408,28 @@ func (l *Lease) hold(ctx context.Context, rev uint64, sent time.Time) time.Durat
 	}
 }
 
-// release deletes the key if its last revision is still rev, so that
+// release deletes the key while it is still this process's — at revision
+// rev, or at a later one written by a renewal confirmed too late — so that
 // another replica takes over at once instead of waiting for it to expire.
+// Call it only once nothing runs under the lease.
 func (l *Lease) release(rev uint64) {
 	ctx, cancel := context.WithTimeout(context.Background(), min(l.f.t.renew, leaseReleaseWindow))
 	defer cancel()
-	if err := l.f.KV.Delete(ctx, l.key, jetstream.LastRevision(rev)); err != nil && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+	err := l.f.KV.Delete(ctx, l.key, jetstream.LastRevision(rev))
+	if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		var e jetstream.KeyValueEntry
+		e, err = l.f.KV.Get(ctx, l.key)
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound):
+			err = nil
+		case err == nil && bytes.Equal(e.Value(), l.f.value):
+			err = l.f.KV.Delete(ctx, l.key, jetstream.LastRevision(e.Revision()))
+		}
+		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+			err = nil // someone else's by now
+		}
+	}
+	if err != nil {
 		l.f.Log.Debug("cannot release the lease; it expires by itself", zap.String("lease", l.key), zap.Error(err))
 	}
 }
