@@ -162,7 +162,7 @@ type Fleet struct {
 	mu      sync.Mutex
 	leases  map[string]*Lease
 	members map[string]time.Time // when each was last seen, by key token of the replica ID
-	holders map[string]string // policy lease → key token of its holder
+	holders map[string]string    // policy lease → key token of its holder
 }
 
 // leaseValue is what a lease key holds.
