@@ -48,7 +48,7 @@ func startNATSCluster(t *testing.T, n int) *natsCluster {
 	for i := range n {
 		ns, err := server.NewServer(&server.Options{
 			ServerName: fmt.Sprintf("n%d", i+1), Host: "127.0.0.1", Port: -1, NoSigs: true, NoLog: true,
-			JetStream: true, StoreDir: filepath.Join(t.TempDir(), "js"), JetStreamMaxMemory: 256 << 20, JetStreamMaxStore: 1 << 30,
+			JetStream: true, StoreDir: filepath.Join(t.TempDir(), "js"), JetStreamMaxMemory: 256 << 20, JetStreamMaxStore: 4 << 30,
 			// NoAdvertise: clients keep to the URLs they were given, so a
 			// test can cut one off by its dialer.
 			Cluster: server.ClusterOpts{Name: "specscale-test", Host: "127.0.0.1", Port: routePorts[i], NoAdvertise: true},
@@ -825,5 +825,136 @@ func checkNoIntentLost(t *testing.T, events []scaler.Event) {
 	}
 	if decisions == 0 {
 		t.Error("no decisions")
+	}
+}
+
+func startNATS(t *testing.T) *server.Server {
+	t.Helper()
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoSigs: true, NoLog: true, JetStream: true,
+		StoreDir: t.TempDir(), JetStreamMaxMemory: 64 << 20, JetStreamMaxStore: 4 << 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server not ready")
+	}
+	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	return ns
+}
+
+// SIGTERM on a replica with work under way: what it started finishes
+// within the grace period, what it had taken but not started goes back to
+// the stream at once for the other replica, and every change is made once
+// and recorded.
+func TestGracefulShutdownFinishesAndHandsBack(t *testing.T) {
+	leaks := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, leaks) })
+	ns := startNATS(t)
+	dir := t.TempDir()
+	var ids []string
+	for i := range 6 {
+		ids = append(ids, fmt.Sprintf("edge-%d", i))
+	}
+	writeFiles(t, dir, map[string]string{
+		"specscale.yaml": fmt.Sprintf(`
+http: {listen: "127.0.0.1:0"}
+nats: {url: %q}
+fleet: {lease_ttl: 4s, shutdown_grace: 5s}
+sources:
+  - {name: pushed, type: nats}
+providers:
+  - {name: sim, type: simulated, write_rate: 100, write_burst: 10}
+executor: {workers: 2, ack_wait: 30s}
+policies: [policies.yaml]
+`, ns.ClientURL()),
+		"policies.yaml": fmt.Sprintf(`
+policies:
+  - name: edge
+    targets: {provider: sim, resource: bandwidth_out, instances: [%s]}
+    metric: {source: pushed}
+    max: 100
+    up:   {threshold: 0.8, for: 0s, step: 10}
+    down: {threshold: 0.2, for: 1h}
+`, strings.Join(ids, ", ")),
+	})
+	cfg := filepath.Join(dir, "specscale.yaml")
+	rules := simcloud.DefaultRules()
+	rules.Lock = time.Second
+	cloud, err := simcloud.New(rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		if err := cloud.Put(simcloud.Instance{ID: id, Values: map[providers.Resource]float64{providers.BandwidthOut: 10}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Every call takes a second: a change is a read and a write.
+	cloud.SetFaults(simcloud.Faults{Latency: time.Second})
+	tl := &tenureLog{}
+	a := startReplica(t, "a", cfg, cloud, tl)
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	el := watchEvents(t, nc)
+	defer el.sub.Unsubscribe()
+	for _, id := range ids {
+		if err := nc.Publish("specscale.metrics.sim/bandwidth_out/"+id, []byte("9.5")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	decisions := func() int {
+		el.mu.Lock()
+		defer el.mu.Unlock()
+		n := 0
+		for _, e := range el.events {
+			if e.Type == scaler.EventDecision {
+				n++
+			}
+		}
+		return n
+	}
+	waitFor(t, 10*time.Second, "six decisions", func() bool { return decisions() == len(ids) })
+	b := startReplica(t, "b", cfg, cloud, tl)
+	defer func() { b.cancel(); b.wait(t, 30*time.Second) }()
+
+	stopped := time.Now()
+	a.cancel()
+	if took := a.wait(t, 30*time.Second); took > 5*time.Second+3*time.Second {
+		t.Errorf("replica a took %s to stop, want within its 5s grace and a little", took)
+	}
+	waitFor(t, 15*time.Second, "every target changed", func() bool { return len(cloud.Ledger()) == len(ids) })
+	// Well within the 30s ack wait: nothing waited for a redelivery.
+	t.Logf("all changes made %s after a began to stop", time.Since(stopped).Round(time.Millisecond))
+	time.Sleep(2 * time.Second) // nothing more comes
+	byReplica := map[string]int{}
+	applied := map[string]int{}
+	el.mu.Lock()
+	for _, e := range el.events {
+		if e.Type == scaler.EventApplied {
+			byReplica[e.Replica]++
+			applied[e.IntentID]++
+		}
+	}
+	el.mu.Unlock()
+	t.Logf("applied by replica: %v", byReplica)
+	if byReplica["b"] == 0 {
+		t.Errorf("applied by replica: %v, want b to have taken over what a had not started", byReplica)
+	}
+	seen := map[string]bool{}
+	for _, e := range cloud.Ledger() {
+		if seen[e.Instance] || e.From != 10 || e.To != 20 {
+			t.Errorf("ledger: %+v, want each instance once, 10 → 20", e)
+		}
+		seen[e.Instance] = true
+		if applied[e.Token] != 1 {
+			t.Errorf("intent %s for %s: %d applied events, want 1", e.Token, e.Instance, applied[e.Token])
+		}
+	}
+	if len(cloud.Ledger()) != len(ids) {
+		t.Errorf("ledger has %d changes, want %d", len(cloud.Ledger()), len(ids))
 	}
 }
