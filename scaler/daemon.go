@@ -345,12 +345,17 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	d.bus, err = OpenBus(octx, nc, BusOptions{Replicas: cfg.NATS.Replicas})
 	var leases jetstream.KeyValue
+	var keyTTL time.Duration
 	if err == nil {
-		leases, err = OpenLeases(octx, d.bus.JS, cfg.NATS.Replicas, cfg.Fleet.LeaseTTL)
+		leases, keyTTL, err = OpenLeases(octx, d.bus.JS, cfg.NATS.Replicas, cfg.Fleet.LeaseTTL)
 	}
 	cancel()
 	if err != nil {
 		return err
+	}
+	if keyTTL > timingsFor(cfg.Fleet.LeaseTTL).key {
+		d.log.Warn("the leases bucket keeps a longer TTL than fleet.lease_ttl asks for: failover takes up to the longer one; lowering it needs every replica stopped (docs/operations.md)",
+			zap.Duration("bucket_ttl", keyTTL), zap.Duration("lease_ttl", cfg.Fleet.LeaseTTL))
 	}
 	d.bus.Embedded = d.ns
 	d.events = &Events{JS: d.bus.JS, Log: d.log, Replica: d.opts.Replica}

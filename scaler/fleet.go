@@ -36,6 +36,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -76,24 +77,42 @@ func timingsFor(ttl time.Duration) leaseTimings {
 	return leaseTimings{ttl: ttl, key: key, renew: key / 3, valid: key * 4 / 5}
 }
 
-// OpenLeases creates or updates the leases bucket for lease TTL ttl.
-func OpenLeases(ctx context.Context, js jetstream.JetStream, replicas int, ttl time.Duration) (jetstream.KeyValue, error) {
-	t := timingsFor(ttl)
+// OpenLeases creates or updates the leases bucket for lease TTL ttl, and
+// returns the key TTL in force.
+//
+// It never lowers the key TTL of an existing bucket: a replica still
+// running with a longer lease TTL trusts its tenures for longer, and a
+// shorter key TTL would let another replica take its leases while it still
+// acts. A longer key TTL than this replica's is safe for it (it acts for
+// less than the key lives) but slows failover to the bucket's; lowering
+// fleet.lease_ttl therefore needs every replica stopped, or the bucket
+// deleted while none runs (docs/operations.md).
+func OpenLeases(ctx context.Context, js jetstream.JetStream, replicas int, ttl time.Duration) (jetstream.KeyValue, time.Duration, error) {
+	keyTTL := timingsFor(ttl).key
+	if kv, err := js.KeyValue(ctx, LeaseBucket); err == nil {
+		st, err := kv.Status(ctx)
+		if err != nil {
+			return nil, 0, fmt.Errorf("read kv %s: %w", LeaseBucket, err)
+		}
+		keyTTL = max(keyTTL, st.TTL())
+	} else if !errors.Is(err, jetstream.ErrBucketNotFound) {
+		return nil, 0, fmt.Errorf("read kv %s: %w", LeaseBucket, err)
+	}
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      LeaseBucket,
 		Description: "specscale leases: which replica evaluates each policy, and who leads",
 		History:     1,
-		TTL:         t.key,
+		TTL:         keyTTL,
 		// An expiry leaves a marker, so that watchers see a dead holder's
 		// lease go.
-		LimitMarkerTTL: max(t.key, time.Second),
+		LimitMarkerTTL: max(keyTTL, time.Second),
 		Storage:        jetstream.MemoryStorage,
 		Replicas:       max(replicas, 1),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("create kv %s: %w", LeaseBucket, err)
+		return nil, 0, fmt.Errorf("create kv %s: %w", LeaseBucket, err)
 	}
-	return kv, nil
+	return kv, keyTTL, nil
 }
 
 // FleetMetrics are the fleet's Prometheus metrics.

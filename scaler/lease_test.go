@@ -94,7 +94,7 @@ func joinFleet(t *testing.T, ns *server.Server, replica string, ll *leaseLog) *t
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	kv, err := OpenLeases(ctx, js, 1, testLeaseTTL)
+	kv, _, err := OpenLeases(ctx, js, 1, testLeaseTTL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,4 +284,40 @@ func count(ls []*Lease) int {
 		}
 	}
 	return n
+}
+
+// A replica with a shorter lease TTL never shortens the bucket's: replicas
+// with the longer one trust their tenures for longer.
+func TestOpenLeasesNeverLowersTheKeyTTL(t *testing.T) {
+	checkLeaks(t)
+	ns := startTestServer(t)
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, tc := range []struct {
+		ttl, want time.Duration
+	}{
+		{10 * time.Second, 8 * time.Second},
+		{5 * time.Second, 8 * time.Second}, // kept
+		{20 * time.Second, 16 * time.Second},
+	} {
+		kv, got, err := OpenLeases(ctx, js, 1, tc.ttl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := kv.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != tc.want || st.TTL() != tc.want {
+			t.Errorf("lease TTL %s: key TTL %s, bucket %s; want %s", tc.ttl, got, st.TTL(), tc.want)
+		}
+	}
 }
