@@ -13,7 +13,7 @@ package scaler
 // makes it expire once its holder stops renewing it. With T the configured
 // fleet.lease_ttl:
 //
-//	key TTL    K = 4/5·T  the key disappears K after its last write
+//	key TTL    K = 3/4·T  the key disappears K after its last write
 //	renewal    every K/3  Update(key, value, revision): a compare-and-set
 //	validity   4/5·K      counted from the *sending* of the last confirmed write
 //
@@ -24,7 +24,8 @@ package scaler
 // and so does a renewal confirmed too late. A dead holder's key expires at
 // most K after it died; the server marks the expiry (the bucket's limit
 // markers) within its ¼-second expiry tick, every replica watching the bucket
-// races Create, and one wins: a handover within T. A replica that shuts down
+// races Create, and one wins: a handover within T, the last quarter of it
+// left for the expiry tick and the race. A replica that shuts down
 // deletes its keys (Delete with the last revision), and the others race at
 // once.
 //
@@ -73,7 +74,7 @@ type leaseTimings struct {
 }
 
 func timingsFor(ttl time.Duration) leaseTimings {
-	key := ttl * 4 / 5
+	key := ttl * 3 / 4
 	return leaseTimings{ttl: ttl, key: key, renew: key / 3, valid: key * 4 / 5}
 }
 
@@ -182,12 +183,14 @@ type Fleet struct {
 	leases  map[string]*Lease
 	members map[string]time.Time // when each was last seen, by key token of the replica ID
 	holders map[string]string    // policy lease → key token of its holder
+	expired map[string]bool      // leases whose key last went by expiry: their holder died
 }
 
 // leaseValue is what a lease key holds.
 type leaseValue struct {
-	Replica string    `json:"replica"`
-	Since   time.Time `json:"since"`
+	Replica string `json:"replica"`
+	// Since is when this process joined the fleet.
+	Since time.Time `json:"since"`
 	// Nonce tells this process from an earlier one with the same replica ID.
 	Nonce string `json:"nonce"`
 }
@@ -203,6 +206,7 @@ func (f *Fleet) Start(ctx context.Context) {
 	f.leases = map[string]*Lease{}
 	f.members = map[string]time.Time{}
 	f.holders = map[string]string{}
+	f.expired = map[string]bool{}
 	f.leaving, f.left = make(chan struct{}), make(chan struct{})
 	f.wg.Add(3)
 	go func() { defer f.wg.Done(); f.watch(f.ctx) }()
@@ -260,7 +264,7 @@ func (f *Fleet) Campaign(key string, balanced bool) *Lease {
 	}
 	ctx, cancel := context.WithCancel(f.ctx)
 	l := &Lease{f: f, key: key, balanced: balanced, cancel: cancel, done: make(chan struct{}),
-		wake: make(chan bool, 1), shed: make(chan struct{}, 1), expired: make(chan struct{}, 1), changed: make(chan struct{}),
+		wake: make(chan struct{}, 1), shed: make(chan struct{}, 1), expired: make(chan struct{}, 1), changed: make(chan struct{}),
 		settled: make(chan struct{})}
 	f.leases[key] = l
 	if f.Metrics != nil {
@@ -335,7 +339,10 @@ func (f *Fleet) load() (mine, least int) {
 // whose holder died is raced for at once instead (the handover must happen
 // within the lease TTL); the fleet balances itself afterwards.
 func (f *Fleet) acquireDelay(l *Lease) time.Duration {
-	if !l.balanced {
+	f.mu.Lock()
+	urgent := f.expired[l.key]
+	f.mu.Unlock()
+	if !l.balanced || urgent {
 		return 0
 	}
 	if mine, least := f.load(); mine > least {
@@ -463,11 +470,16 @@ func (f *Fleet) observe(key string, value []byte, gone, expired bool) {
 			delete(f.holders, key)
 		}
 	}
+	if gone && expired {
+		f.expired[key] = true
+	} else {
+		delete(f.expired, key)
+	}
 	l := f.leases[key]
 	f.mu.Unlock()
 	if l != nil && gone {
 		select {
-		case l.wake <- expired:
+		case l.wake <- struct{}{}:
 		default:
 		}
 	}

@@ -26,7 +26,7 @@ type Lease struct {
 	balanced bool
 	cancel   context.CancelFunc
 	done     chan struct{} // closed when the campaign has ended
-	wake     chan bool     // the watcher saw the key go (true: it expired)
+	wake     chan struct{} // the watcher saw the key go
 	shed     chan struct{} // the fleet asks for the lease back
 	expired  chan struct{} // the validity timer ended the tenure
 	settled  chan struct{} // closed once the first race is decided
@@ -306,10 +306,20 @@ func jitter(d time.Duration) time.Duration {
 // and when the winning request was sent.
 func (l *Lease) acquire(ctx context.Context) (uint64, time.Time, bool) {
 	t := l.f.t
-	urgent := false
 	for {
-		if d := l.f.acquireDelay(l); d > 0 && !urgent && sleepCtx(ctx, jitter(d)) != nil {
-			return 0, time.Time{}, false
+		if d := l.f.acquireDelay(l); d > 0 {
+			timer := time.NewTimer(jitter(d))
+			select {
+			case <-ctx.Done():
+				timer.Stop()
+				return 0, time.Time{}, false
+			case <-l.wake:
+				// The key went meanwhile: look again, for a dead
+				// holder's lease is raced for at once.
+				timer.Stop()
+				continue
+			case <-timer.C:
+			}
 		}
 		sent := time.Now()
 		actx, cancel := context.WithTimeout(ctx, t.renew)
@@ -333,10 +343,9 @@ func (l *Lease) acquire(ctx context.Context) (uint64, time.Time, bool) {
 		case <-ctx.Done():
 			timer.Stop()
 			return 0, time.Time{}, false
-		case urgent = <-l.wake:
+		case <-l.wake:
 			timer.Stop()
 		case <-timer.C:
-			urgent = false
 		}
 	}
 }
@@ -365,7 +374,7 @@ func (l *Lease) hold(ctx context.Context, rev uint64, sent time.Time) time.Durat
 			l.release(rev)
 			return 0
 		case <-l.shed:
-			l.end("handed_back", "holding more than a fair share of the fleet's policies")
+			l.end("handed_back", "holding two policies more than the least loaded replica")
 			l.release(rev)
 			return t.key
 		case <-l.expired:

@@ -304,9 +304,9 @@ func TestOpenLeasesNeverLowersTheKeyTTL(t *testing.T) {
 	for _, tc := range []struct {
 		ttl, want time.Duration
 	}{
-		{10 * time.Second, 8 * time.Second},
-		{5 * time.Second, 8 * time.Second}, // kept
-		{20 * time.Second, 16 * time.Second},
+		{10 * time.Second, 7500 * time.Millisecond},
+		{5 * time.Second, 7500 * time.Millisecond}, // kept
+		{20 * time.Second, 15 * time.Second},
 	} {
 		kv, got, err := OpenLeases(ctx, js, 1, tc.ttl)
 		if err != nil {
