@@ -35,6 +35,7 @@ type Config struct {
 	Executor Executor `yaml:"executor"`
 	// Hooks are the webhook receivers on the HTTP listener.
 	Hooks Hooks `yaml:"hooks"`
+	Fleet Fleet `yaml:"fleet"`
 
 	// File is the config file's path; PolicyFiles the files the globs
 	// matched, and Loaded their policies.
@@ -179,6 +180,18 @@ type Executor struct {
 	AckWait time.Duration `yaml:"ack_wait"`
 }
 
+// Fleet is how replicas of the daemon share one NATS cluster and leave it.
+type Fleet struct {
+	// LeaseTTL bounds how long a policy goes unevaluated after the replica
+	// evaluating it dies: another replica takes it over within this time. A
+	// replica that cannot renew its lease stops evaluating well before.
+	LeaseTTL time.Duration `yaml:"lease_ttl"`
+	// ShutdownGrace bounds how long executions under way may run after
+	// SIGTERM; whatever has not finished by then is handed back to the
+	// stream for another replica.
+	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+}
+
 // Defaults.
 const (
 	DefaultDataDir           = "./data"
@@ -193,6 +206,9 @@ const (
 	DefaultProviderTimeout   = 30 * time.Second
 	DefaultWriteRate         = 1
 	DefaultQueryTimeout      = 10 * time.Second
+	DefaultLeaseTTL          = 15 * time.Second
+	DefaultShutdownGrace     = 20 * time.Second
+	MinLeaseTTL              = 2 * time.Second
 )
 
 // ProviderValidator checks one provider type's account (its options).
@@ -301,6 +317,12 @@ func (c *Config) applyDefaults(opts LoadOptions) {
 	}
 	if e.AckWait == 0 {
 		e.AckWait = DefaultAckWait
+	}
+	if c.Fleet.LeaseTTL == 0 {
+		c.Fleet.LeaseTTL = DefaultLeaseTTL
+	}
+	if c.Fleet.ShutdownGrace == 0 {
+		c.Fleet.ShutdownGrace = DefaultShutdownGrace
 	}
 }
 
@@ -448,6 +470,12 @@ func (c *Config) validate(d *strictyaml.Decoder, opts LoadOptions) {
 	}
 	if e.BackoffMax < e.BackoffInitial {
 		d.Errorf(c.at("executor", "backoff_max"), "executor.backoff_max", "%s is below backoff_initial %s", e.BackoffMax, e.BackoffInitial)
+	}
+	if c.Fleet.LeaseTTL < MinLeaseTTL {
+		d.Errorf(c.at("fleet", "lease_ttl"), "fleet.lease_ttl", "%s: want at least %s", c.Fleet.LeaseTTL, MinLeaseTTL)
+	}
+	if c.Fleet.ShutdownGrace < time.Second {
+		d.Errorf(c.at("fleet", "shutdown_grace"), "fleet.shutdown_grace", "%s: want at least 1s", c.Fleet.ShutdownGrace)
 	}
 	if len(c.Policies) == 0 {
 		d.Errorf(c.root, "policies", "no policy files")

@@ -29,6 +29,9 @@ func TestLoadGood(t *testing.T) {
 	if c.Providers[0].WriteRate != 5 || c.Providers[0].Timeout != DefaultProviderTimeout {
 		t.Errorf("provider: %+v", c.Providers[0])
 	}
+	if c.Fleet.LeaseTTL != DefaultLeaseTTL || c.Fleet.ShutdownGrace != DefaultShutdownGrace {
+		t.Errorf("fleet defaults: %+v", c.Fleet)
+	}
 	acct := c.Account(0)
 	if acct.Options == nil || acct.Path != "providers[0]" {
 		t.Errorf("account: %+v", acct)
@@ -54,6 +57,8 @@ func TestLoadBrokenReportsEverything(t *testing.T) {
 		`testdata/broken.yaml:18:7: providers[0].options.lok: unknown field (did you mean "lock"?)`,
 		`testdata/broken.yaml:20:11: providers[1].type: unknown provider type "aliyun" (known: simulated)`,
 		`testdata/broken.yaml:23:5: policies[1]: "missing/*.yaml" matches no file`,
+		`testdata/broken.yaml:24:20: fleet.lease_ttl: 500ms: want at least 2s`,
+		`testdata/broken.yaml:24:43: fleet.shutdown_grace: 100ms: want at least 1s`,
 	}
 	got := diags.String()
 	if got != strings.Join(want, "\n") {

@@ -119,6 +119,10 @@ type BoostManager struct {
 	// Sweep is how often active boosts are checked for an end that no
 	// timer delivered (default 15s).
 	Sweep time.Duration
+	// Leads, when set, says whether this replica leads the fleet: only the
+	// leader sweeps, so a missed end is reverted once. Timers themselves go
+	// to one replica through a shared durable consumer.
+	Leads func() bool
 
 	endMu sync.Mutex
 }

@@ -93,57 +93,26 @@ func (m *BoostManager) Run(ctx context.Context) error {
 		m.sweepLoop(sctx)
 	}()
 
-	var cons jetstream.Consumer
-	for {
-		var err error
-		cons, err = m.Bus.JS.CreateOrUpdateConsumer(ctx, TimerStream, jetstream.ConsumerConfig{
-			Durable:       TimerConsumer,
-			Description:   "specscale boost timers",
-			FilterSubject: TimerDuePrefix + ">",
-			AckPolicy:     jetstream.AckExplicitPolicy,
-			AckWait:       30 * time.Second,
-			MaxDeliver:    -1,
-		})
-		if err == nil {
-			break
-		}
-		m.Log.Warn("boost timer consumer not ready; retrying", zap.Error(err))
-		if sleepCtx(ctx, time.Second) != nil {
-			return nil
-		}
-	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(16))
-	if err != nil {
-		return fmt.Errorf("consume boost timers: %w", err)
-	}
-	stopped := make(chan struct{})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		select {
-		case <-ctx.Done():
-			it.Drain()
-		case <-stopped:
-			it.Stop()
-		}
-	}()
-	defer close(stopped)
 	workCtx := context.WithoutCancel(ctx)
-	for {
-		msg, err := it.Next()
-		if err != nil {
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) || ctx.Err() != nil {
-				return nil
+	consumeLoop(ctx, m.Bus.NC, m.Log, TimerConsumer, 16,
+		func(c context.Context) (jetstream.Consumer, error) {
+			return m.Bus.JS.CreateOrUpdateConsumer(c, TimerStream, jetstream.ConsumerConfig{
+				Durable:       TimerConsumer,
+				Description:   "specscale boost timers",
+				FilterSubject: TimerDuePrefix + ">",
+				AckPolicy:     jetstream.AckExplicitPolicy,
+				AckWait:       30 * time.Second,
+				MaxDeliver:    -1,
+			})
+		},
+		func(msg jetstream.Msg) {
+			if ctx.Err() != nil {
+				_ = msg.Nak()
+				return
 			}
-			m.Log.Warn("boost timer consumer", zap.Error(err))
-			continue
-		}
-		if ctx.Err() != nil {
-			_ = msg.Nak()
-			continue
-		}
-		m.onTimer(workCtx, msg)
-	}
+			m.onTimer(workCtx, msg)
+		})
+	return nil
 }
 
 func (m *BoostManager) onTimer(ctx context.Context, msg jetstream.Msg) {
@@ -187,7 +156,7 @@ func (m *BoostManager) sweepLoop(ctx context.Context) {
 
 // sweep ends every boost past its end, or left half-ended.
 func (m *BoostManager) sweep(ctx context.Context) {
-	if m.Cache == nil {
+	if m.Cache == nil || (m.Leads != nil && !m.Leads()) {
 		return
 	}
 	now := m.Now()

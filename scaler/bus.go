@@ -108,12 +108,18 @@ func clientURL(ns *server.Server, e config.Embedded) string {
 }
 
 // Connect connects to NATS as the config says: in-process to ns when it is
-// set, else to the external URL. The connection reconnects forever.
-func Connect(c config.NATS, ns *server.Server, name string, log *zap.Logger) (*nats.Conn, error) {
+// set, else to the external URL. The connection reconnects forever. extra
+// options come last.
+func Connect(c config.NATS, ns *server.Server, name string, log *zap.Logger, extra ...nats.Option) (*nats.Conn, error) {
 	opts := []nats.Option{
 		nats.Name(name),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(500 * time.Millisecond),
+		// No buffering while disconnected: a publish then fails at once
+		// instead of landing after the reconnect — when this replica may
+		// no longer hold the lease it decided under. Every publisher
+		// handles the error (decide again, or redelivery).
+		nats.ReconnectBufSize(-1),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
 				log.Warn("nats disconnected", zap.Error(err))
@@ -136,7 +142,7 @@ func Connect(c config.NATS, ns *server.Server, name string, log *zap.Logger) (*n
 		}
 		opts = append(opts, nats.Token(tok))
 	}
-	nc, err := nats.Connect(url, opts...)
+	nc, err := nats.Connect(url, append(opts, extra...)...)
 	if err != nil {
 		return nil, fmt.Errorf("connect to nats: %w", err)
 	}

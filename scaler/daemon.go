@@ -13,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -44,8 +45,16 @@ type Options struct {
 	// BoostSweep is how often boosts are checked for a missed end
 	// (default 15s).
 	BoostSweep time.Duration
-	// Replica names this daemon in events; default host-pid.
+	// Replica names this daemon in events and leases; default host-pid.
+	// Every replica of a fleet needs its own.
 	Replica string
+	// Dialer, when set, dials the external NATS servers (tests cut a
+	// replica off the network with it).
+	Dialer nats.CustomDialer
+	// OnLease, when set, is told of every lease this replica gains (before
+	// it acts under it) and gives up (after it has stopped acting under
+	// it). It must not block.
+	OnLease func(key string, held bool)
 }
 
 // Validators returns the config validators of the provider types.
@@ -77,6 +86,7 @@ type Daemon struct {
 	log     *zap.Logger
 	reg     *prometheus.Registry
 	metrics *Metrics
+	fleetM  *FleetMetrics
 
 	cfg      atomic.Pointer[config.Config]
 	runtime  atomic.Pointer[Runtime]
@@ -89,6 +99,8 @@ type Daemon struct {
 	cache    *StateCache
 	events   *Events
 	engine   *Engine
+	fleet    *Fleet
+	stopping atomic.Bool
 	kick     chan struct{}
 	ready    chan struct{}
 	httpLn   net.Listener
@@ -134,6 +146,7 @@ func New(opts Options) (*Daemon, error) {
 		kick: make(chan struct{}, 1), schedKick: make(chan struct{}, 1), ready: make(chan struct{})}
 	d.metrics = NewMetrics(reg)
 	d.boostMetrics = NewBoostMetrics(reg)
+	d.fleetM = NewFleetMetrics(reg)
 	cfg, diags := LoadConfig(opts.ConfigPath, opts.DataDir, opts.Entries)
 	for _, w := range diags.Warnings() {
 		d.log.Warn("config warning", zap.String("diagnostic", w.String()))
@@ -173,6 +186,14 @@ func (d *Daemon) NATSURL() string {
 	}
 	return d.ns.ClientURL()
 }
+
+// Fleet is this replica's membership of the fleet (after Ready): its
+// leader lease is the hook for work that must happen once across the fleet.
+func (d *Daemon) Fleet() *Fleet { return d.fleet }
+
+// Leads reports whether this replica evaluates policy now (after Ready).
+// Work of one policy that must happen once across the fleet checks it.
+func (d *Daemon) Leads(policy string) bool { return d.engine != nil && d.engine.Leads(policy) }
 
 // Metrics returns the daemon's metrics.
 func (d *Daemon) Metrics() *Metrics { return d.metrics }
@@ -332,16 +353,29 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 			d.ns.WaitForShutdown()
 		}()
 	}
-	nc, err := Connect(cfg.NATS, d.ns, "specscale "+d.opts.Replica, d.log)
+	var extra []nats.Option
+	if d.opts.Dialer != nil {
+		extra = append(extra, nats.SetCustomDialer(d.opts.Dialer))
+	}
+	nc, err := Connect(cfg.NATS, d.ns, "specscale "+d.opts.Replica, d.log, extra...)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
 	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	d.bus, err = OpenBus(octx, nc, BusOptions{Replicas: cfg.NATS.Replicas})
+	var leases jetstream.KeyValue
+	var keyTTL time.Duration
+	if err == nil {
+		leases, keyTTL, err = OpenLeases(octx, d.bus.JS, cfg.NATS.Replicas, cfg.Fleet.LeaseTTL)
+	}
 	cancel()
 	if err != nil {
 		return err
+	}
+	if keyTTL > timingsFor(cfg.Fleet.LeaseTTL).key {
+		d.log.Warn("the leases bucket keeps a longer TTL than fleet.lease_ttl asks for: failover takes up to the longer one; lowering it needs every replica stopped (docs/operations.md)",
+			zap.Duration("bucket_ttl", keyTTL), zap.Duration("lease_ttl", cfg.Fleet.LeaseTTL))
 	}
 	d.bus.Embedded = d.ns
 	octx, cancel = context.WithTimeout(ctx, 30*time.Second)
@@ -382,19 +416,28 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	case <-d.cache.Ready():
 	case <-ctx.Done():
 	}
+	// Leases decide which policies this replica evaluates (and reconciles);
+	// the fleet outlives the engine so that the engine's leases are
+	// released before it stops.
+	d.fleet = &Fleet{KV: leases, Replica: d.opts.Replica, TTL: cfg.Fleet.LeaseTTL, Log: d.log, Events: d.events,
+		Metrics: d.fleetM, OnChange: d.opts.OnLease}
+	d.fleet.Start(context.WithoutCancel(ctx))
+	defer d.fleet.Stop()
+	engine := &Engine{Bus: d.bus, Cache: d.cache, Events: d.events, Metrics: d.metrics, Log: d.log, Now: d.opts.Now,
+		Replica: d.opts.Replica, Synthetic: &source.Synthetic{Start: d.opts.Now()}, Bounds: ScheduleBounds, Fleet: d.fleet,
+		Pollers: func() map[string]source.Poller { return *d.pollers.Load() }}
+
 	store := &Store{KV: d.bus.State}
 	rec := &Reconciler{Store: store, Cache: d.cache, Events: d.events, Log: d.log, Runtime: d.Runtime, Now: d.opts.Now,
 		Interval: cfg.Executor.ReconcileInterval, Parallel: 8, Kick: d.kick}
-	rec.Pass(ctx)
+	rec.Pass(ctx) // every target once, whoever evaluates it
+	rec.Owns = engine.Leads
 	goRun("reconciler", rec.Run, workCtx)
 
 	exec := &Executor{Bus: d.bus, Store: store, Cache: d.cache, Events: d.events, Metrics: d.metrics, Log: d.log,
-		Runtime: d.Runtime, Now: d.opts.Now, Workers: cfg.Executor.Workers}
+		Runtime: d.Runtime, Now: d.opts.Now, Workers: cfg.Executor.Workers, Grace: cfg.Fleet.ShutdownGrace}
 	goRun("executor", exec.Run, execCtx)
 
-	engine := &Engine{Bus: d.bus, Cache: d.cache, Events: d.events, Metrics: d.metrics, Log: d.log, Now: d.opts.Now,
-		Replica: d.opts.Replica, Synthetic: &source.Synthetic{Start: d.opts.Now()}, Bounds: ScheduleBounds,
-		Pollers: func() map[string]source.Poller { return *d.pollers.Load() }}
 	d.reloadMu.Lock()
 	d.engine = engine
 	err = engine.Start(workCtx, d.Runtime())
@@ -410,7 +453,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 			}
 			return p.Bounds()
 		},
-		Sweep: d.opts.BoostSweep}
+		Sweep: d.opts.BoostSweep, Leads: d.fleet.Leader().Held}
 	d.boosts.Store(boosts)
 	goRun("boost timers", boosts.Run, workCtx)
 	boostSub, err := boosts.SubscribeRequests()
@@ -424,15 +467,21 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		engine.Wait()
 	}()
 	sched := &Scheduler{JS: d.bus.JS, Cache: d.cache, Events: d.events, Log: d.log, Runtime: d.Runtime, Now: d.opts.Now,
-		Replica: d.opts.Replica, Replicas: cfg.NATS.Replicas, Kick: d.schedKick}
+		Replica: d.opts.Replica, Replicas: cfg.NATS.Replicas, Kick: d.schedKick, Leads: d.fleet.Leader().Held}
 	goRun("scheduler", sched.Run, workCtx)
 	close(d.ready)
 	d.log.Info("specscale is running", zap.String("http", d.HTTPAddr()), zap.String("nats", d.NATSURL()))
 
 	<-ctx.Done()
 	d.log.Info("shutting down")
+	d.stopping.Store(true)
+	// Stop deciding, and hand the policies to the other replicas at once;
+	// then let executions under way finish (within the grace period) and
+	// hand back the intents not started.
+	d.fleet.Leave()
 	stopWork()
 	<-engineDone
+	d.fleet.Stop()
 	stopExec()
 	wg.Wait()
 	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -468,6 +517,10 @@ func (d *Daemon) listenHTTP(addr string) error {
 		case <-d.ready:
 		default:
 			http.Error(w, "starting", http.StatusServiceUnavailable)
+			return
+		}
+		if d.stopping.Load() {
+			http.Error(w, "shutting down", http.StatusServiceUnavailable)
 			return
 		}
 		if d.bus == nil || !d.bus.NC.IsConnected() {

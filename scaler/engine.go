@@ -36,6 +36,10 @@ type Engine struct {
 	// Bounds, when set, moves a target's bounds (schedule windows). The
 	// engine applies active boosts itself.
 	Bounds func(p *policy.Policy, t providers.Target, now time.Time) policy.Bounds
+	// Fleet, when set, decides which policies this replica evaluates: a
+	// policy's runner evaluates only while the replica holds the policy's
+	// lease, and stops the moment it loses it.
+	Fleet *Fleet
 
 	mu      sync.RWMutex
 	runners map[string]*runner // by policy name
@@ -47,6 +51,8 @@ type Engine struct {
 	// observed holds each target's latest usable sample (by target key),
 	// for the boost engine's "what does the policy want now".
 	observed sync.Map
+	leases   map[string]*Lease // by policy name, across reloads
+	tenures  map[string]uint64 // the lease tenure each policy's memory belongs to
 }
 
 type observation struct {
@@ -77,6 +83,10 @@ type runner struct {
 	samples chan pushedSample
 	cancel  context.CancelFunc
 	done    chan struct{}
+	// lease is the policy's lease (nil without a fleet); tenure the one
+	// the targets' memory belongs to.
+	lease  *Lease
+	tenure uint64
 }
 
 type pushedSample struct {
@@ -117,6 +127,7 @@ type targetGauges struct {
 func (e *Engine) Start(ctx context.Context, rt *Runtime) error {
 	e.mu.Lock()
 	e.memory = map[string]policy.Memory{}
+	e.leases, e.tenures = map[string]*Lease{}, map[string]uint64{}
 	e.ctx = ctx
 	e.mu.Unlock()
 	sub, err := e.Bus.NC.Subscribe(MetricPrefix+">", func(m *nats.Msg) { e.onSample(m) })
@@ -130,7 +141,34 @@ func (e *Engine) Start(ctx context.Context, rt *Runtime) error {
 	}
 	e.sub = sub
 	e.Apply(rt)
+	e.settle(ctx)
 	return nil
+}
+
+// settle waits, within one lease TTL, until the first race for each
+// policy's lease is decided, so that a replica that is ready evaluates what
+// it will evaluate.
+func (e *Engine) settle(ctx context.Context) {
+	if e.Fleet == nil {
+		return
+	}
+	e.mu.RLock()
+	var ls []*Lease
+	for _, l := range e.leases {
+		ls = append(ls, l)
+	}
+	e.mu.RUnlock()
+	limit := time.NewTimer(e.Fleet.TTL)
+	defer limit.Stop()
+	for _, l := range ls {
+		select {
+		case <-l.Settled():
+		case <-limit.C:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // Wait blocks until the context given to Start ends and every runner has
@@ -139,15 +177,60 @@ func (e *Engine) Wait() {
 	<-e.ctx.Done()
 	_ = e.sub.Unsubscribe()
 	e.stopAll()
+	e.mu.Lock()
+	var ls []*Lease
+	for _, l := range e.leases {
+		ls = append(ls, l)
+	}
+	e.leases = nil
+	e.mu.Unlock()
+	stopLeases(ls)
+}
+
+// Leads reports whether this replica evaluates policy now: always without a
+// fleet, else while it holds the policy's lease.
+//
+// Work that belongs to one policy and must happen once across the fleet —
+// its schedule windows, the revert of a boost on one of its targets — runs
+// where the policy is evaluated: check Leads right before acting (the lease
+// may end at any moment after, so the action must be an idempotent desired
+// value, as every intent is).
+func (e *Engine) Leads(policy string) bool {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.Fleet == nil {
+		return e.runners[policy] != nil
+	}
+	l := e.leases[policy]
+	return l != nil && l.Held()
 }
 
 // Apply replaces the runners with those of rt. Evaluation memory (sustain
-// timers, stabilisation windows) carries over for targets that stay.
+// timers, stabilisation windows) carries over for targets that stay, and
+// policies keep their leases; the leases of removed policies are released.
 func (e *Engine) Apply(rt *Runtime) {
 	e.stopAll()
+	stopLeases(e.start(rt))
+}
+
+func stopLeases(ls []*Lease) {
+	var wg sync.WaitGroup
+	for _, l := range ls {
+		wg.Add(1)
+		go func() { defer wg.Done(); l.Stop() }()
+	}
+	wg.Wait()
+}
+
+// start starts the runners of rt and returns the leases of policies that
+// are gone.
+func (e *Engine) start(rt *Runtime) []*Lease {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	ctx := e.ctx
+	if ctx.Err() != nil {
+		return nil // shutting down: Wait releases the leases
+	}
 	e.runners = map[string]*runner{}
 	e.byKey = map[string]*runner{}
 	pollers := map[string]source.Poller{}
@@ -170,17 +253,17 @@ func (e *Engine) Apply(rt *Runtime) {
 			if m, ok := e.memory[tr.key]; ok {
 				tr.mem = m
 			}
-			if e.Metrics != nil {
-				tr.gauges = &targetGauges{
-					value:      e.Metrics.TargetValue.WithLabelValues(p.Name, tr.key),
-					util:       e.Metrics.Utilisation.WithLabelValues(p.Name, tr.key),
-					cooldown:   e.Metrics.CooldownLeft.WithLabelValues(p.Name, tr.key),
-					downgrades: e.Metrics.DowngradesLeft.WithLabelValues(p.Name, tr.key),
-				}
-			}
 			r.targets = append(r.targets, tr)
 			r.index[t.Instance] = i
 			e.byKey[tr.key] = r
+		}
+		if e.Fleet != nil {
+			r.lease = e.leases[p.Name]
+			if r.lease == nil {
+				r.lease = e.Fleet.Campaign(PolicyLease(p.Name), true)
+				e.leases[p.Name] = r.lease
+			}
+			r.tenure = e.tenures[p.Name]
 		}
 		rctx, cancel := context.WithCancel(ctx)
 		r.cancel = cancel
@@ -189,8 +272,88 @@ func (e *Engine) Apply(rt *Runtime) {
 		go func() {
 			defer e.wg.Done()
 			defer close(r.done)
-			e.loop(rctx, r)
+			e.run(rctx, r)
 		}()
+	}
+	var gone []*Lease
+	for name, l := range e.leases {
+		if rt.Policies[name] == nil {
+			gone = append(gone, l)
+			delete(e.leases, name)
+			delete(e.tenures, name)
+		}
+	}
+	return gone
+}
+
+// run evaluates r's policy: at once without a fleet, else whenever this
+// replica holds the policy's lease. Only the replica evaluating a policy
+// exports its targets' gauges.
+func (e *Engine) run(ctx context.Context, r *runner) {
+	if r.lease == nil {
+		e.bindGauges(r)
+		e.loop(ctx, r)
+		return
+	}
+	r.lease.Do(ctx, func(lctx context.Context) {
+		if t := r.lease.Tenure(); t != r.tenure {
+			// Another replica may have evaluated the policy since this
+			// one last did: what it remembers is stale.
+			r.tenure = t
+			e.freshTenure(r)
+		}
+		e.bindGauges(r)
+		e.loop(lctx, r)
+		if !r.lease.Held() {
+			e.dropGauges(r)
+			drain(r.samples) // the next holder has its own
+		}
+	})
+}
+
+func (e *Engine) freshTenure(r *runner) {
+	now := e.Now()
+	for _, tr := range r.targets {
+		tr.mem = policy.Memory{}
+		tr.inflight, tr.inflightUntil = "", time.Time{}
+		tr.missing, tr.blocked = false, policy.ReasonNone
+		tr.lastSample = now
+	}
+}
+
+func drain(samples chan pushedSample) {
+	for {
+		select {
+		case <-samples:
+		default:
+			return
+		}
+	}
+}
+
+func (e *Engine) bindGauges(r *runner) {
+	if e.Metrics == nil {
+		return
+	}
+	for _, tr := range r.targets {
+		tr.gauges = &targetGauges{
+			value:      e.Metrics.TargetValue.WithLabelValues(r.p.Name, tr.key),
+			util:       e.Metrics.Utilisation.WithLabelValues(r.p.Name, tr.key),
+			cooldown:   e.Metrics.CooldownLeft.WithLabelValues(r.p.Name, tr.key),
+			downgrades: e.Metrics.DowngradesLeft.WithLabelValues(r.p.Name, tr.key),
+		}
+	}
+}
+
+func (e *Engine) dropGauges(r *runner) {
+	if e.Metrics == nil {
+		return
+	}
+	for _, tr := range r.targets {
+		tr.gauges = nil
+		for _, g := range []*prometheus.GaugeVec{e.Metrics.TargetValue, e.Metrics.Utilisation, e.Metrics.CooldownLeft, e.Metrics.DowngradesLeft} {
+			g.DeleteLabelValues(r.p.Name, tr.key)
+		}
 	}
 }
 
@@ -208,6 +371,9 @@ func (e *Engine) stopAll() {
 		for _, tr := range r.targets {
 			e.memory[tr.key] = tr.mem
 		}
+		if e.tenures != nil && r.lease != nil {
+			e.tenures[r.p.Name] = r.tenure
+		}
 	}
 	e.mu.Unlock()
 }
@@ -224,7 +390,7 @@ func (e *Engine) onSample(m *nats.Msg) {
 	e.mu.RLock()
 	r := e.byKey[key]
 	e.mu.RUnlock()
-	if r == nil || !r.pushed {
+	if r == nil || !r.pushed || (r.lease != nil && !r.lease.Held()) {
 		return
 	}
 	t, err := providers.ParseKey(key)

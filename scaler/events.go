@@ -32,6 +32,9 @@ const (
 	EventDrift          EventType = "drift"            // a change made outside specscale
 	EventConfigReloaded EventType = "config_reloaded"
 	EventConfigRejected EventType = "config_rejected"
+	EventLeaseAcquired  EventType = "lease_acquired" // this replica began evaluating a policy, or leading
+	EventLeaseReleased  EventType = "lease_released" // it handed the lease back (shutdown, or to balance the fleet)
+	EventLeaseLost      EventType = "lease_lost"     // it could not renew in time, and stopped acting at once
 )
 
 // Boost events: one per start, extension, early end, revert at the end of
@@ -115,7 +118,14 @@ func (ev *Events) Publish(ctx context.Context, e Event) error {
 	if err != nil {
 		return err
 	}
-	if _, err := ev.JS.Publish(ctx, e.Subject(), b); err != nil {
+	// One event per intent and outcome: a republished outcome (after a
+	// crash between recording it and publishing it) is dropped by the
+	// stream's duplicate window.
+	var opts []jetstream.PublishOpt
+	if e.IntentID != "" && e.Type != EventDeferred {
+		opts = append(opts, jetstream.WithMsgID(string(e.Type)+"-"+e.IntentID))
+	}
+	if _, err := ev.JS.Publish(ctx, e.Subject(), b, opts...); err != nil {
 		return fmt.Errorf("publish %s event for %s: %w", e.Type, e.Target, err)
 	}
 	return nil

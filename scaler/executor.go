@@ -88,16 +88,11 @@ func (x *Executor) Run(ctx context.Context) error {
 			}
 		}(queues[i])
 	}
-	// The iterator can end on its own — the server restarted and sent
-	// "consumer deleted" while it recovered — so consuming is a loop that
-	// re-creates the consumer until ctx ends.
-	for ctx.Err() == nil {
-		x.consume(ctx, queues)
-		if ctx.Err() == nil {
-			x.Log.Warn("intent consumer stopped; consuming again")
-			_ = sleepCtx(ctx, time.Second)
-		}
-	}
+	consumeLoop(ctx, x.Bus.NC, x.Log, ExecutorName, x.Workers*8,
+		func(c context.Context) (jetstream.Consumer, error) {
+			return x.Bus.ExecutorConsumer(c, x.Runtime().Executor.AckWait)
+		},
+		func(msg jetstream.Msg) { queues[x.partition(msg.Subject())] <- msg })
 	for _, q := range queues {
 		close(q)
 	}
@@ -111,50 +106,6 @@ func (x *Executor) Run(ctx context.Context) error {
 		<-done
 	}
 	return nil
-}
-
-// consume dispatches intents from one consumer iterator until it closes or
-// ctx ends (then it drains the iterator, handing what it buffered to the
-// workers, which give it back to JetStream).
-func (x *Executor) consume(ctx context.Context, queues []chan jetstream.Msg) {
-	var cons jetstream.Consumer
-	for {
-		var err error
-		cons, err = x.Bus.ExecutorConsumer(ctx, x.Runtime().Executor.AckWait)
-		if err == nil {
-			break
-		}
-		x.Log.Warn("executor consumer not ready; retrying", zap.Error(err))
-		if sleepCtx(ctx, time.Second) != nil {
-			return
-		}
-	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(x.Workers * 8))
-	if err != nil {
-		x.Log.Warn("consume intents", zap.Error(err))
-		return
-	}
-	stopped := make(chan struct{})
-	defer close(stopped)
-	go func() {
-		select {
-		case <-ctx.Done():
-			it.Drain()
-		case <-stopped:
-			it.Stop()
-		}
-	}()
-	for {
-		msg, err := it.Next()
-		if err != nil {
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) || ctx.Err() != nil {
-				return
-			}
-			x.Log.Warn("intent consumer", zap.Error(err))
-			continue
-		}
-		queues[x.partition(msg.Subject())] <- msg
-	}
 }
 
 func (x *Executor) partition(subject string) int {
@@ -281,6 +232,18 @@ func (x *Executor) process(ctx context.Context, msg jetstream.Msg, in *Intent) e
 	}
 	if st.wasApplied(in.ID) {
 		log.Debug("intent already applied; acknowledging the redelivery")
+		// Its outcome is recorded, but its event may be missing (a crash
+		// or a lost connection came between the two): publish it again;
+		// the stream drops a duplicate.
+		if o := st.Outcome; o != nil && o.IntentID == in.ID {
+			e := Event{Type: EventType(o.Result), At: o.At, Target: in.Target.Key(), Policy: in.Policy, IntentID: in.ID, Kind: in.Kind, Reason: o.Detail}
+			if c := st.LastChange; c != nil && c.IntentID == in.ID {
+				e.From, e.To = f64(c.From), f64(c.To)
+			}
+			if err := x.Events.Publish(ctx, e); err != nil {
+				return err
+			}
+		}
 		return msg.DoubleAck(ctx)
 	}
 	if d := st.Desired; d != nil && d.IntentID != in.ID && d.At.After(in.CreatedAt) {

@@ -88,6 +88,9 @@ type Reconciler struct {
 	Parallel int
 	// Kick asks for a pass now (after a reload); it may be nil.
 	Kick <-chan struct{}
+	// Owns, when set, limits passes to the policies it names: in a fleet,
+	// those this replica evaluates.
+	Owns func(policy string) bool
 }
 
 // Run reconciles until ctx ends.
@@ -112,6 +115,9 @@ func (r *Reconciler) Pass(ctx context.Context) {
 	sem := make(chan struct{}, max(r.Parallel, 1))
 	var wg sync.WaitGroup
 	for key, p := range rt.Owner {
+		if r.Owns != nil && !r.Owns(p.Name) {
+			continue
+		}
 		t, err := providers.ParseKey(key)
 		if err != nil {
 			continue

@@ -97,6 +97,11 @@ type Scheduler struct {
 	// MaxSleep caps one wait, so that a stepped clock is noticed
 	// (default one minute).
 	MaxSleep time.Duration
+	// Leads, when set, says whether this replica leads the fleet: only the
+	// leader fires schedules, reports windows and publishes plans. A
+	// follower keeps its cursor, so that on taking over it handles what
+	// fell due since; fire records in KV keep every fire to one.
+	Leads func() bool
 
 	open map[string]openWindow // windows reported open, by key
 	// plans are the plan records last written, by key.
@@ -272,6 +277,9 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		now := s.Now()
 		if now.Before(cursor) {
 			continue // the clock stepped back: wait until it passes the cursor
+		}
+		if s.Leads != nil && !s.Leads() {
+			continue
 		}
 		next, err := s.Step(ctx, cursor, now)
 		retry = err != nil
