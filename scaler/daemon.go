@@ -430,6 +430,11 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	store := &Store{KV: d.bus.State}
 	rec := &Reconciler{Store: store, Cache: d.cache, Events: d.events, Log: d.log, Runtime: d.Runtime, Now: d.opts.Now,
 		Interval: cfg.Executor.ReconcileInterval, Parallel: 8, Kick: d.kick}
+	// This pass answers the kick of the reload that loaded the config.
+	select {
+	case <-d.kick:
+	default:
+	}
 	rec.Pass(ctx) // every target once, whoever evaluates it
 	rec.Owns = engine.Leads
 	goRun("reconciler", rec.Run, workCtx)
