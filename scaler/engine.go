@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/specscale/specscale/policy"
@@ -111,14 +110,10 @@ type targetRun struct {
 	lastSample time.Time
 	missing    bool
 	blocked    policy.Reason
-	gauges     *targetGauges
+	gauges     targetGauges
 	// scratch for one tick
 	obs policy.Observation
 	dup bool
-}
-
-type targetGauges struct {
-	value, util, cooldown, downgrades prometheus.Gauge
 }
 
 // Start subscribes to pushed samples and starts the runners of rt; they
@@ -130,6 +125,9 @@ func (e *Engine) Start(ctx context.Context, rt *Runtime) error {
 	e.leases, e.tenures = map[string]*Lease{}, map[string]uint64{}
 	e.ctx = ctx
 	e.mu.Unlock()
+	if e.Metrics != nil {
+		e.Metrics.attach(e)
+	}
 	sub, err := e.Bus.NC.Subscribe(MetricPrefix+">", func(m *nats.Msg) { e.onSample(m) })
 	if err != nil {
 		return err
@@ -291,7 +289,6 @@ func (e *Engine) start(rt *Runtime) []*Lease {
 // exports its targets' gauges.
 func (e *Engine) run(ctx context.Context, r *runner) {
 	if r.lease == nil {
-		e.bindGauges(r)
 		e.loop(ctx, r)
 		return
 	}
@@ -302,7 +299,6 @@ func (e *Engine) run(ctx context.Context, r *runner) {
 			r.tenure = t
 			e.freshTenure(r)
 		}
-		e.bindGauges(r)
 		e.loop(lctx, r)
 		if !r.lease.Held() {
 			e.dropGauges(r)
@@ -331,29 +327,11 @@ func drain(samples chan pushedSample) {
 	}
 }
 
-func (e *Engine) bindGauges(r *runner) {
-	if e.Metrics == nil {
-		return
-	}
-	for _, tr := range r.targets {
-		tr.gauges = &targetGauges{
-			value:      e.Metrics.TargetValue.WithLabelValues(r.p.Name, tr.key),
-			util:       e.Metrics.Utilisation.WithLabelValues(r.p.Name, tr.key),
-			cooldown:   e.Metrics.CooldownLeft.WithLabelValues(r.p.Name, tr.key),
-			downgrades: e.Metrics.DowngradesLeft.WithLabelValues(r.p.Name, tr.key),
-		}
-	}
-}
-
+// dropGauges stops exporting r's targets until this replica evaluates
+// them again.
 func (e *Engine) dropGauges(r *runner) {
-	if e.Metrics == nil {
-		return
-	}
 	for _, tr := range r.targets {
-		tr.gauges = nil
-		for _, g := range []*prometheus.GaugeVec{e.Metrics.TargetValue, e.Metrics.Utilisation, e.Metrics.CooldownLeft, e.Metrics.DowngradesLeft} {
-			g.DeleteLabelValues(r.p.Name, tr.key)
-		}
+		tr.gauges.set.Store(false)
 	}
 }
 
@@ -568,13 +546,14 @@ func (e *Engine) evaluate(ctx context.Context, r *runner, tr *targetRun, obs pol
 	d := r.p.Evaluate(&tr.mem, status, obs, now)
 	if e.Metrics != nil {
 		e.Metrics.EvaluationsTotal.Inc()
-		if g := tr.gauges; g != nil && status.Known {
-			g.value.Set(status.Current)
+		if g := &tr.gauges; status.Known {
+			g.value.Store(status.Current)
 			if obs.OK {
-				g.util.Set(d.Utilisation)
+				g.util.Store(d.Utilisation)
 			}
-			g.cooldown.Set(max(status.LockedUntil.Sub(now).Seconds(), 0))
-			g.downgrades.Set(float64(status.DowngradesLeft))
+			g.cooldown.Store(max(status.LockedUntil.Sub(now).Seconds(), 0))
+			g.downgrades.Store(float64(status.DowngradesLeft))
+			g.set.Store(true)
 		}
 	}
 	if !obs.OK && d.Reason == policy.ReasonMissingData {

@@ -27,8 +27,7 @@ import (
 // evaluates every target against its cached state. The benchmark serves
 // the vector from an HTTP server speaking Prometheus' query API, so a tick
 // includes the HTTP round trip and the JSON decoding of the whole vector,
-// as in the daemon. Metrics are on (four gauges per target), as in the
-// daemon.
+// and the daemon's metrics are on.
 //
 //	go test ./scaler -run '^$' -bench EvaluationTick -benchtime 20x -count 3
 //
@@ -112,17 +111,13 @@ func newTickFixture(tb testing.TB, n int, srvURL string, now time.Time) *tickFix
 	f.e = &Engine{Cache: cache, Metrics: NewMetrics(prometheus.NewRegistry()), Log: zap.NewNop(),
 		Now: func() time.Time { return f.now }}
 	f.r = &runner{p: p, rt: rt, poller: prom, index: make(map[string]int, n)}
-	m := f.e.Metrics
+	f.e.runners = map[string]*runner{p.Name: f.r}
+	f.e.Metrics.attach(f.e)
 	for i, t := range Targets(p) {
 		key := t.Key()
 		rt.Owner[key] = p
 		cache.Set(&TargetState{Target: t, Policy: p.Name, Value: 100, Known: true, Status: "Running", ReadAt: now}, 1)
-		tr := &targetRun{t: t, key: key, gauges: &targetGauges{
-			value:      m.TargetValue.WithLabelValues(p.Name, key),
-			util:       m.Utilisation.WithLabelValues(p.Name, key),
-			cooldown:   m.CooldownLeft.WithLabelValues(p.Name, key),
-			downgrades: m.DowngradesLeft.WithLabelValues(p.Name, key),
-		}}
+		tr := &targetRun{t: t, key: key}
 		f.r.targets = append(f.r.targets, tr)
 		f.r.index[t.Instance] = i
 	}
