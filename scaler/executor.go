@@ -156,8 +156,17 @@ func (x *Executor) publish(ctx context.Context, e Event) error {
 
 // finish records an intent's end in state, publishes its event and acks.
 func (x *Executor) finish(ctx context.Context, msg jetstream.Msg, in *Intent, e Event, mutate func(*TargetState)) error {
+	return x.finishOver(ctx, msg, in, e, mutate, nil, 0)
+}
+
+// finishOver is finish for a caller that holds the target's state as it
+// stands at KV revision rev (held is not modified): the outcome is written
+// over that revision without reading the state again, and only a conflict
+// (someone wrote since) falls back to a fresh read. It saves a KV read per
+// applied intent.
+func (x *Executor) finishOver(ctx context.Context, msg jetstream.Msg, in *Intent, e Event, mutate func(*TargetState), held *TargetState, rev uint64) error {
 	now := x.Now()
-	st, srev, err := x.Store.Modify(ctx, in.Target, func(st *TargetState) bool {
+	record := func(st *TargetState) bool {
 		if mutate != nil {
 			mutate(st)
 		}
@@ -169,9 +178,25 @@ func (x *Executor) finish(ctx context.Context, msg jetstream.Msg, in *Intent, e 
 			st.Pending = nil
 		}
 		return true
-	})
-	if err != nil {
-		return err
+	}
+	var st *TargetState
+	var srev uint64
+	if held != nil && rev != 0 {
+		cp := *held
+		record(&cp)
+		n, err := x.Store.Put(ctx, &cp, rev)
+		if err != nil && !errors.Is(err, ErrConflict) {
+			return err
+		}
+		if err == nil {
+			st, srev = &cp, n
+		}
+	}
+	if st == nil {
+		var err error
+		if st, srev, err = x.Store.Modify(ctx, in.Target, record); err != nil {
+			return err
+		}
 	}
 	if x.Cache != nil {
 		x.Cache.Set(st, srev)
@@ -300,7 +325,7 @@ func (x *Executor) process(ctx context.Context, msg jetstream.Msg, in *Intent) e
 	}
 	if st.Pending != nil && st.Pending.IntentID == in.ID && sameValue(in, st) {
 		// Applied before a crash, not recorded: record it now.
-		return x.recordApplied(ctx, msg, in, st, pol, rc, providers.Result{Outcome: providers.Applied}, st.Pending.Started, "recovered after restart")
+		return x.recordApplied(ctx, msg, in, st, rev, pol, rc, providers.Result{Outcome: providers.Applied}, st.Pending.Started, "recovered after restart")
 	}
 	g = CheckGuards(GuardInput{Intent: in, State: st, Caps: rc, Policy: pol, Cycle: acct.Cycle, Now: now})
 	switch g.Kind {
@@ -359,7 +384,7 @@ func (x *Executor) process(ctx context.Context, msg jetstream.Msg, in *Intent) e
 	res, err := x.apply(ctx, msg, acct, in, rt.Executor.AckWait)
 	now = x.Now()
 	if err == nil {
-		return x.recordApplied(ctx, msg, in, st, pol, rc, res, now, in.Reason)
+		return x.recordApplied(ctx, msg, in, st, rev, pol, rc, res, now, in.Reason)
 	}
 	return x.failed(ctx, msg, in, st, rev, rc, err, rt)
 }
@@ -430,8 +455,9 @@ func (x *Executor) apply(ctx context.Context, msg jetstream.Msg, acct *Account, 
 
 // recordApplied records an accepted change. The value it changed from comes
 // from the write-ahead record: after a crash the live value already is the
-// new one, and a downgrade must still be counted.
-func (x *Executor) recordApplied(ctx context.Context, msg jetstream.Msg, in *Intent, seen *TargetState, pol *policy.Policy, rc providers.ResourceCaps, res providers.Result, at time.Time, reason string) error {
+// new one, and a downgrade must still be counted. seen is the target's state
+// at KV revision rev, with what the live read observed.
+func (x *Executor) recordApplied(ctx context.Context, msg jetstream.Msg, in *Intent, seen *TargetState, rev uint64, pol *policy.Policy, rc providers.ResourceCaps, res providers.Result, at time.Time, reason string) error {
 	from, fromKnown := seen.Value, seen.Known
 	if p := seen.Pending; p != nil && p.IntentID == in.ID {
 		from, fromKnown = p.From, p.FromKnown
@@ -469,7 +495,7 @@ func (x *Executor) recordApplied(ctx context.Context, msg jetstream.Msg, in *Int
 	if res.OrderID != "" {
 		e.Reason += "; order " + res.OrderID
 	}
-	return x.finish(ctx, msg, in, e, mutate)
+	return x.finishOver(ctx, msg, in, e, mutate, seen, rev)
 }
 
 func (x *Executor) failed(ctx context.Context, msg jetstream.Msg, in *Intent, st *TargetState, rev uint64, rc providers.ResourceCaps, err error, rt *Runtime) error {
