@@ -209,7 +209,7 @@ func (x *Executor) finishOver(ctx context.Context, msg jetstream.Msg, in *Intent
 		return err
 	}
 	x.observe(in, string(e.Type))
-	return msg.DoubleAck(ctx)
+	return msg.Ack()
 }
 
 func (x *Executor) observe(in *Intent, outcome string) {
