@@ -1,0 +1,46 @@
+package scaler
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/specscale/specscale/policy"
+	"github.com/specscale/specscale/providers"
+)
+
+// A reload carries each target's evaluation memory over to the new
+// runners, and keeps no second copy of it in the engine.
+func TestReloadCarriesMemoryWithoutKeepingACopy(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p := &policy.Policy{Name: "edge", Interval: time.Hour, Metric: policy.Metric{Source: "pushed"},
+		Targets: policy.Targets{Provider: "sim", Resource: string(providers.BandwidthOut), Instances: []string{"a", "b"}}}
+	rt := &Runtime{Policies: map[string]*policy.Policy{"edge": p}}
+	e := &Engine{Log: zap.NewNop(), Now: time.Now, Cache: NewStateCache(), ctx: ctx, memory: map[string]policy.Memory{}}
+	e.Apply(rt)
+	e.mu.RLock()
+	tr := e.runners["edge"].targets[0]
+	e.mu.RUnlock()
+	// The runner's goroutine owns its targets; with no samples and an
+	// hour's interval it does not touch them.
+	tr.mem.Reset()
+	p.Evaluate(&tr.mem, policy.Status{Known: true, Current: 10, DowngradesLeft: -1}, policy.Observation{Value: 9, OK: true}, time.Now())
+	want := tr.mem
+
+	e.Apply(rt) // a reload
+	e.mu.RLock()
+	got := e.runners["edge"].targets[0].mem
+	kept := len(e.memory)
+	e.mu.RUnlock()
+	if got != want {
+		t.Errorf("memory after the reload = %+v, want %+v", got, want)
+	}
+	if kept != 0 {
+		t.Errorf("the engine keeps %d memories besides its runners', want none", kept)
+	}
+	cancel()
+	e.stopAll()
+}
