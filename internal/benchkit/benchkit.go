@@ -99,10 +99,12 @@ func ProcCPU(pid int) (time.Duration, error) {
 	return time.Duration(ut+st) * time.Second / clockTick, nil
 }
 
-// Memory is a process's resident memory from /proc/<pid>/status: RSS now
-// and its high-water mark, in bytes.
+// Memory is a process's resident memory from /proc/<pid>/status, in bytes:
+// RSS now and its high-water mark; RSS split into anonymous memory (the
+// heap, stacks) and file-backed pages (mostly the binary's own code).
 type Memory struct {
-	RSS, HWM int64
+	RSS, HWM   int64
+	Anon, File int64
 }
 
 // ProcMemory reads process pid's resident memory.
@@ -123,6 +125,10 @@ func ProcMemory(pid int) (Memory, error) {
 			dst = &m.RSS
 		case "VmHWM":
 			dst = &m.HWM
+		case "RssAnon":
+			dst = &m.Anon
+		case "RssFile":
+			dst = &m.File
 		default:
 			continue
 		}
