@@ -99,15 +99,17 @@ type targetRun struct {
 	mem policy.Memory
 	// inflight is the last intent this runner published for the target,
 	// until its outcome is recorded or it goes stale.
+	// Times are Unix nanoseconds: a target's run is 512 bytes rather than
+	// 576, which is 6 MB at 100,000 targets.
 	inflight      string
 	inflightValue float64
-	inflightUntil time.Time
+	inflightUntil int64
 	// After an intent of ours is refused or fails for good, the same value
 	// is not asked for again until holdUntil: the next evaluation would
 	// only be refused again.
 	holdValue  float64
-	holdUntil  time.Time
-	lastSample time.Time
+	holdUntil  int64
+	lastSample int64
 	missing    bool
 	blocked    policy.Reason
 	gauges     targetGauges
@@ -315,9 +317,9 @@ func (e *Engine) freshTenure(r *runner) {
 	now := e.Now()
 	for _, tr := range r.targets {
 		tr.mem = policy.Memory{}
-		tr.inflight, tr.inflightUntil = "", time.Time{}
+		tr.inflight, tr.inflightUntil = "", 0
 		tr.missing, tr.blocked = false, policy.ReasonNone
-		tr.lastSample = now
+		tr.lastSample = now.UnixNano()
 	}
 }
 
@@ -425,7 +427,7 @@ func (e *Engine) loop(ctx context.Context, r *runner) {
 			if i, ok := r.index[s.instance]; ok {
 				tr := r.targets[i]
 				now := e.Now()
-				tr.lastSample = now
+				tr.lastSample = now.UnixNano()
 				e.evaluate(ctx, r, tr, policy.Observation{Value: s.value, OK: source.Usable(s.value)}, now)
 			}
 		}
@@ -437,7 +439,7 @@ func (e *Engine) staleSamples(ctx context.Context, r *runner) {
 	now := e.Now()
 	limit := 3 * r.p.Interval
 	for _, tr := range r.targets {
-		if now.Sub(tr.lastSample) > limit {
+		if now.UnixNano()-tr.lastSample > int64(limit) {
 			e.evaluate(ctx, r, tr, policy.Observation{}, now)
 		}
 	}
@@ -512,9 +514,9 @@ func (e *Engine) status(r *runner, tr *targetRun, st *TargetState, now time.Time
 	s.InFlight = st.Pending != nil || (st.Scheduled != nil && st.Scheduled.State == providers.Processing)
 	if tr.inflight != "" {
 		ended := st.Outcome != nil && st.Outcome.IntentID == tr.inflight && st.Outcome.Result != string(EventDeferred)
-		resolved := st.wasApplied(tr.inflight) || now.After(tr.inflightUntil) || ended
+		resolved := st.wasApplied(tr.inflight) || now.UnixNano() > tr.inflightUntil || ended
 		if ended && (st.Outcome.Result == string(EventRefused) || st.Outcome.Result == string(EventFailed)) {
-			tr.holdValue, tr.holdUntil = tr.inflightValue, now.Add(r.rt.Executor.IntentTTL)
+			tr.holdValue, tr.holdUntil = tr.inflightValue, now.Add(r.rt.Executor.IntentTTL).UnixNano()
 		}
 		if resolved {
 			tr.inflight = ""
@@ -587,7 +589,7 @@ func (e *Engine) evaluate(ctx context.Context, r *runner, tr *targetRun, obs pol
 		return
 	}
 	tr.blocked = policy.ReasonNone
-	if d.To == tr.holdValue && now.Before(tr.holdUntil) {
+	if d.To == tr.holdValue && now.UnixNano() < tr.holdUntil {
 		return // refused a moment ago; the state and events say why
 	}
 	if st != nil && st.Scheduled != nil && st.Scheduled.State == providers.NextCycle && d.Action == policy.ScaleDown && st.Scheduled.Value <= d.To {
@@ -627,7 +629,7 @@ func (e *Engine) publishDecision(ctx context.Context, r *runner, tr *targetRun, 
 		e.Log.Warn("cannot publish intent", zap.String("target", tr.key), zap.String("policy", r.p.Name), zap.Error(err))
 		return
 	}
-	tr.inflight, tr.inflightValue, tr.inflightUntil = in.ID, in.Value, in.NotAfter
+	tr.inflight, tr.inflightValue, tr.inflightUntil = in.ID, in.Value, in.NotAfter.UnixNano()
 	if e.Metrics != nil {
 		e.Metrics.Decisions.WithLabelValues(r.p.Name, d.Action.String(), d.Reason.String()).Inc()
 		e.Metrics.IntentsPublished.WithLabelValues(r.p.Name, string(kind)).Inc()
