@@ -147,12 +147,24 @@ func benchThroughput(b *testing.B, syncInterval string, latency time.Duration, w
 	cpu0 := benchkit.SelfCPU()
 	b.ResetTimer()
 	start := time.Now()
-	// Publish every intent asynchronously; the executor consumes as they
-	// land.
+	// Publish every intent asynchronously, at most 512 awaiting their
+	// PubAck (more and the client stalls under sync always); the executor
+	// consumes as they land.
 	js := bus.JS
 	now := time.Now()
 	futures := make([]jetstream.PubAckFuture, 0, n)
+	acked := 0
+	waitAcks := func(upTo int) {
+		for ; acked < upTo; acked++ {
+			select {
+			case <-futures[acked].Ok():
+			case err := <-futures[acked].Err():
+				b.Fatalf("publish: %v", err)
+			}
+		}
+	}
 	for _, t := range targets {
+		waitAcks(len(futures) - 512)
 		in := &scaler.Intent{ID: scaler.IntentID(t, scaler.KindManual, 150, "", now), Target: t, Value: 150,
 			Kind: scaler.KindManual, Policy: p.Name, Reason: "benchmark", CreatedAt: now, NotAfter: now.Add(10 * time.Minute)}
 		data, err := json.Marshal(in)
@@ -165,13 +177,7 @@ func benchThroughput(b *testing.B, syncInterval string, latency time.Duration, w
 		}
 		futures = append(futures, f)
 	}
-	for _, f := range futures {
-		select {
-		case <-f.Ok():
-		case err := <-f.Err():
-			b.Fatalf("publish: %v", err)
-		}
-	}
+	waitAcks(len(futures))
 	select {
 	case <-allDone:
 	case <-time.After(time.Duration(n)*time.Second + time.Minute):
