@@ -377,6 +377,13 @@ func (x *Executor) process(ctx context.Context, msg jetstream.Msg, in *Intent) e
 	if err != nil {
 		return err
 	}
+	if x.Cache != nil {
+		// The engine sees the change in flight at once, and the KV
+		// watcher need not decode what the cache already holds. A copy:
+		// st changes further below.
+		cp := *st
+		x.Cache.Set(&cp, rev)
+	}
 
 	if err := acct.Limiter.Wait(ctx); err != nil {
 		return err
