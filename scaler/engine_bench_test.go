@@ -117,7 +117,7 @@ func newTickFixture(tb testing.TB, n int, srvURL string, now time.Time) *tickFix
 		key := t.Key()
 		rt.Owner[key] = p
 		cache.Set(&TargetState{Target: t, Policy: p.Name, Value: 100, Known: true, Status: "Running", ReadAt: now}, 1)
-		tr := &targetRun{t: t, key: key}
+		tr := &targetRun{t: t, key: key, last: &lastObservation{}}
 		f.r.targets = append(f.r.targets, tr)
 		f.r.index[t.Instance] = i
 	}
