@@ -3,6 +3,7 @@ package scaler_test
 import (
 	"context"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,29 +19,56 @@ import (
 	"github.com/specscale/specscale/scaler"
 )
 
-// writingCloud writes the target's state in KV while Apply runs, as
-// another writer (the boost engine, a second replica's reconciler) may.
-type writingCloud struct {
-	*simcloud.Local
-	store *scaler.Store
-	t     *testing.T
-}
-
-func (c *writingCloud) Apply(ctx context.Context, ch providers.Change) (providers.Result, error) {
-	_, _, err := c.store.Modify(ctx, ch.Target, func(st *scaler.TargetState) bool {
-		st.Boost = &scaler.Boost{ID: "another-writer", Value: 30, Until: time.Now().Add(time.Hour)}
+// anotherWriter records a boost in the target's state, as the boost engine
+// or a second replica may while the executor works on the target.
+func anotherWriter(t *testing.T, ctx context.Context, store *scaler.Store, tg providers.Target) {
+	_, _, err := store.Modify(ctx, tg, func(st *scaler.TargetState) bool {
+		st.Boost = &scaler.Boost{ID: "another-writer", Value: 5, Until: time.Now().Add(time.Hour)}
 		return true
 	})
 	if err != nil {
-		c.t.Errorf("concurrent write: %v", err)
+		t.Errorf("concurrent write: %v", err)
+	}
+}
+
+// writingCloud writes the target's state during the executor's first live
+// read (between its read of the state and its write-ahead record) or
+// during Apply (between the write-ahead record and the outcome).
+type writingCloud struct {
+	*simcloud.Local
+	store          *scaler.Store
+	t              *testing.T
+	duringRead     bool
+	reads, applies atomic.Int32
+}
+
+func (c *writingCloud) Current(ctx context.Context, tg providers.Target) (providers.Spec, error) {
+	if c.reads.Add(1) == 1 && c.duringRead {
+		anotherWriter(c.t, ctx, c.store, tg)
+	}
+	return c.Local.Current(ctx, tg)
+}
+
+func (c *writingCloud) Apply(ctx context.Context, ch providers.Change) (providers.Result, error) {
+	if c.applies.Add(1) == 1 && !c.duringRead {
+		anotherWriter(c.t, ctx, c.store, ch.Target)
 	}
 	return c.Local.Apply(ctx, ch)
 }
 
-// The executor records an applied intent over the revision it wrote
-// ahead of the call, without reading the state again; when another writer
-// got there in between, it reads again and keeps that writer's change.
-func TestExecutorRecordsOverAConcurrentWrite(t *testing.T) {
+// When another writer gets in before the write-ahead record, the executor
+// goes through its checks again at once (the intent is not handed back to
+// JetStream); when it gets in before the outcome, the executor reads the
+// state again instead of writing over the revision it wrote ahead. Either
+// way the change is applied once and the other writer's change is kept.
+func TestExecutorWritesAroundAConcurrentWriter(t *testing.T) {
+	for _, duringRead := range []bool{true, false} {
+		name := map[bool]string{true: "before the write-ahead record", false: "before the outcome"}[duringRead]
+		t.Run(name, func(t *testing.T) { executorAroundWriter(t, duringRead) })
+	}
+}
+
+func executorAroundWriter(t *testing.T, duringRead bool) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -71,7 +99,7 @@ func TestExecutorRecordsOverAConcurrentWrite(t *testing.T) {
 	if err := cloud.Put(simcloud.Instance{ID: "web-1", Values: map[providers.Resource]float64{providers.BandwidthOut: 10}}); err != nil {
 		t.Fatal(err)
 	}
-	prov := &writingCloud{Local: &simcloud.Local{Cloud: cloud}, store: store, t: t}
+	prov := &writingCloud{Local: &simcloud.Local{Cloud: cloud}, store: store, t: t, duringRead: duringRead}
 	p := &policy.Policy{Name: "web", Min: 1, Max: 100}
 	rt := &scaler.Runtime{
 		Accounts: map[string]*scaler.Account{"sim": {Name: "sim", Provider: prov, Caps: prov.Capabilities(),
@@ -105,5 +133,24 @@ func TestExecutorRecordsOverAConcurrentWrite(t *testing.T) {
 	}
 	if st.Boost == nil || st.Boost.ID != "another-writer" {
 		t.Errorf("boost = %+v: the other writer's change was lost", st.Boost)
+	}
+	if n := len(cloud.Ledger()); n != 1 {
+		t.Errorf("%d changes in the cloud, want 1", n)
+	}
+	if duringRead {
+		if n := prov.reads.Load(); n != 2 {
+			t.Errorf("%d live reads, want 2: the checks run again after the conflict", n)
+		}
+		cons, err := bus.Intents.Consumer(ctx, scaler.ExecutorName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := cons.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := info.Delivered.Consumer; n != 1 {
+			t.Errorf("the intent was delivered %d times, want once: the executor retries in place", n)
+		}
 	}
 }
