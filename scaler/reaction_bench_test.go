@@ -1,9 +1,12 @@
 package scaler_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -200,6 +203,161 @@ policies:
 	b.ReportMetric(benchkit.Ms(toApply.Percentile(50)), "p50-ms")
 	b.ReportMetric(benchkit.Ms(toApply.Percentile(99)), "p99-ms")
 	b.ReportMetric(benchkit.Ms(toApply.Max()), "max-ms")
+	b.ReportMetric(benchkit.Ms(toRecord.Percentile(50)), "rec-p50-ms")
+	b.ReportMetric(benchkit.Ms(toRecord.Percentile(99)), "rec-p99-ms")
+	b.ReportMetric(float64(benchkit.SelfCPU()-cpu0)/float64(b.N)/1e6, "cpu-ms/op")
+	b.ReportMetric(benchkit.Load(), "load1")
+}
+
+// Reaction latency on the Alertmanager path: a webhook notification (one
+// firing alert, as Alertmanager posts it) → the simulated cloud's Apply,
+// through a whole in-process daemon with the same settings as
+// BenchmarkReactionNATS. The policy's boost rule raises the alert's
+// instance to the policy's max; each iteration alerts for a target of its
+// own (a boost already up would only be extended), and the next waits for
+// the change to be recorded.
+//
+//	go test ./scaler -run '^$' -bench ReactionWebhook -benchtime 300x -count 3
+//
+// Reported: p50-ms, p99-ms, max-ms of POST → Apply; resp-p50-ms and
+// resp-p99-ms of the webhook's own answer; rec-p50-ms, rec-p99-ms of POST
+// → the applied event.
+func BenchmarkReactionWebhook(b *testing.B) {
+	for _, sync := range []string{"always", "2m"} {
+		b.Run("sync="+sync, func(b *testing.B) { benchWebhook(b, sync) })
+	}
+}
+
+func benchWebhook(b *testing.B, syncInterval string) {
+	n := b.N
+	dir := b.TempDir()
+	const token = "bench-token"
+	cfg := fmt.Sprintf(`
+http: {listen: "127.0.0.1:0"}
+nats:
+  embedded: {data_dir: %q, listen: "127.0.0.1:0", sync_interval: %q}
+hooks:
+  alertmanager:
+    token: {file: %q}
+sources:
+  - {name: pushed, type: nats}
+providers:
+  - {name: sim, type: simulated, write_rate: 100000, write_burst: 1000}
+policies: [policies.yaml]
+`, filepath.Join(dir, "data"), syncInterval, filepath.Join(dir, "token"))
+	pol := fmt.Sprintf(`
+policies:
+  - name: react
+    targets: {provider: sim, resource: bandwidth_out, instances: [%s]}
+    metric: {source: pushed}
+    evaluation_interval: 1h
+    min: 1
+    max: 1000
+    up:   {threshold: 0.8, for: 0s, step: 10, cooldown: 0s}
+    down: {threshold: 0.1, for: 1h}
+    boosts:
+      - name: bench
+        matchers: ['alertname="BenchBoost"']
+        targets: {label: instance}
+        to: max
+        for: 1h
+`, benchInstances(n))
+	for name, content := range map[string]string{"specscale.yaml": cfg, "policies.yaml": pol, "token": token + "\n"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			b.Fatal(err)
+		}
+	}
+	cloud := &timedCloud{Local: &simcloud.Local{Cloud: benchCloud(b, n, 100)}, notify: map[string]chan time.Time{}}
+	d, err := scaler.New(scaler.Options{ConfigPath: filepath.Join(dir, "specscale.yaml"), Log: zap.NewNop(),
+		Providers: map[string]providers.Provider{"sim": cloud}, Replica: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			b.Error(err)
+		}
+	}()
+	select {
+	case <-d.Ready():
+	case err := <-done:
+		b.Fatalf("daemon stopped: %v", err)
+	}
+	nc, err := nats.Connect(d.NATSURL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer nc.Close()
+	applied := make(chan string, 16)
+	sub, err := nc.Subscribe(scaler.EventPrefix+string(scaler.EventApplied)+".>", func(m *nats.Msg) {
+		var e scaler.Event
+		if json.Unmarshal(m.Data, &e) == nil {
+			applied <- e.Target
+		}
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	if err := nc.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	hc := &http.Client{Timeout: 30 * time.Second}
+	defer hc.CloseIdleConnections()
+	url := "http://" + d.HTTPAddr() + scaler.AlertmanagerPath
+
+	var toApply, toAnswer, toRecord benchkit.Latencies
+	cpu0 := benchkit.SelfCPU()
+	// A classic loop: the targets are made for b.N before the timer starts.
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		inst := fmt.Sprintf("b-%05d", i)
+		key := "sim/bandwidth_out/" + inst
+		started := time.Now().Add(-time.Second).UTC()
+		body, _ := json.Marshal(scaler.Notification{Version: "4", GroupKey: "{}:{alertname=\"BenchBoost\"}", Status: scaler.StatusFiring,
+			Receiver: "specscale", GroupLabels: map[string]string{"alertname": "BenchBoost"},
+			Alerts: []scaler.Alert{{Status: scaler.StatusFiring, Labels: map[string]string{"alertname": "BenchBoost", "instance": inst},
+				StartsAt: started, Fingerprint: fmt.Sprintf("%016x", i+1)}}})
+		arrived := cloud.expect(key)
+		req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+token)
+		sent := time.Now()
+		resp, err := hc.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b.Fatalf("webhook answered %s", resp.Status)
+		}
+		toAnswer.Add(time.Since(sent))
+		select {
+		case at := <-arrived:
+			toApply.Add(at.Sub(sent))
+		case <-time.After(30 * time.Second):
+			b.Fatalf("no Apply for %s within 30s", key)
+		}
+		for got := ""; got != key; {
+			select {
+			case got = <-applied:
+			case <-time.After(30 * time.Second):
+				b.Fatalf("no applied event for %s within 30s", key)
+			}
+		}
+		toRecord.Add(time.Since(sent))
+	}
+	b.StopTimer()
+	b.ReportMetric(benchkit.Ms(toApply.Percentile(50)), "p50-ms")
+	b.ReportMetric(benchkit.Ms(toApply.Percentile(99)), "p99-ms")
+	b.ReportMetric(benchkit.Ms(toApply.Max()), "max-ms")
+	b.ReportMetric(benchkit.Ms(toAnswer.Percentile(50)), "resp-p50-ms")
+	b.ReportMetric(benchkit.Ms(toAnswer.Percentile(99)), "resp-p99-ms")
 	b.ReportMetric(benchkit.Ms(toRecord.Percentile(50)), "rec-p50-ms")
 	b.ReportMetric(benchkit.Ms(toRecord.Percentile(99)), "rec-p99-ms")
 	b.ReportMetric(float64(benchkit.SelfCPU()-cpu0)/float64(b.N)/1e6, "cpu-ms/op")
