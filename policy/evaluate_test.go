@@ -351,16 +351,3 @@ func TestEvaluateAllocatesNothing(t *testing.T) {
 		t.Errorf("Evaluate allocates %v times per call, want 0", allocs)
 	}
 }
-
-func BenchmarkEvaluate(b *testing.B) {
-	p := basePolicy()
-	const targets = 1024
-	mem := make([]Memory, targets)
-	st := Status{Current: 20, Known: true, DowngradesLeft: -1}
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		i++
-		p.Evaluate(&mem[i%targets], st, Observation{Value: float64(5 + i%15), OK: true}, t0.Add(time.Duration(i)*time.Millisecond))
-	}
-}

@@ -138,7 +138,16 @@ func (x *Executor) handle(ctx context.Context, msg jetstream.Msg) {
 		_ = msg.TermWithReason(reason)
 		return
 	}
-	if err := x.process(ctx, msg, &in); err != nil {
+	err := x.process(ctx, msg, &in)
+	for try := 1; errors.Is(err, errWriteAheadConflict); try++ {
+		if try > 3 {
+			// Someone keeps writing the target: look again shortly.
+			_ = msg.NakWithDelay(50 * time.Millisecond)
+			return
+		}
+		err = x.process(ctx, msg, &in)
+	}
+	if err != nil {
 		// Infrastructure trouble (KV or events unreachable): nothing was
 		// recorded as final, so the intent comes back.
 		x.Log.Warn("intent not finished; it will be redelivered", zap.String("intent", in.ID),
@@ -146,6 +155,14 @@ func (x *Executor) handle(ctx context.Context, msg jetstream.Msg) {
 		_ = msg.NakWithDelay(2 * time.Second)
 	}
 }
+
+// errWriteAheadConflict: the target's state changed between the
+// executor's read and its write-ahead record. handle processes the intent
+// again at once. Handing it back to JetStream with a delay cost 50 ms
+// whenever another writer got in between — and the boost engine does, as
+// it records its intent's ID just after publishing it: a webhook's boost
+// took 55 ms at p99 instead of a few.
+var errWriteAheadConflict = errors.New("target state changed before the write-ahead record")
 
 func (x *Executor) publish(ctx context.Context, e Event) error {
 	if x.Metrics != nil {
@@ -156,8 +173,17 @@ func (x *Executor) publish(ctx context.Context, e Event) error {
 
 // finish records an intent's end in state, publishes its event and acks.
 func (x *Executor) finish(ctx context.Context, msg jetstream.Msg, in *Intent, e Event, mutate func(*TargetState)) error {
+	return x.finishOver(ctx, msg, in, e, mutate, nil, 0)
+}
+
+// finishOver is finish for a caller that holds the target's state as it
+// stands at KV revision rev (held is not modified): the outcome is written
+// over that revision without reading the state again, and only a conflict
+// (someone wrote since) falls back to a fresh read. It saves a KV read per
+// applied intent.
+func (x *Executor) finishOver(ctx context.Context, msg jetstream.Msg, in *Intent, e Event, mutate func(*TargetState), held *TargetState, rev uint64) error {
 	now := x.Now()
-	st, srev, err := x.Store.Modify(ctx, in.Target, func(st *TargetState) bool {
+	record := func(st *TargetState) bool {
 		if mutate != nil {
 			mutate(st)
 		}
@@ -169,9 +195,25 @@ func (x *Executor) finish(ctx context.Context, msg jetstream.Msg, in *Intent, e 
 			st.Pending = nil
 		}
 		return true
-	})
-	if err != nil {
-		return err
+	}
+	var st *TargetState
+	var srev uint64
+	if held != nil && rev != 0 {
+		cp := *held
+		record(&cp)
+		n, err := x.Store.Put(ctx, &cp, rev)
+		if err != nil && !errors.Is(err, ErrConflict) {
+			return err
+		}
+		if err == nil {
+			st, srev = &cp, n
+		}
+	}
+	if st == nil {
+		var err error
+		if st, srev, err = x.Store.Modify(ctx, in.Target, record); err != nil {
+			return err
+		}
 	}
 	if x.Cache != nil {
 		x.Cache.Set(st, srev)
@@ -184,7 +226,7 @@ func (x *Executor) finish(ctx context.Context, msg jetstream.Msg, in *Intent, e 
 		return err
 	}
 	x.observe(in, string(e.Type))
-	return msg.DoubleAck(ctx)
+	return msg.Ack()
 }
 
 func (x *Executor) observe(in *Intent, outcome string) {
@@ -300,7 +342,7 @@ func (x *Executor) process(ctx context.Context, msg jetstream.Msg, in *Intent) e
 	}
 	if st.Pending != nil && st.Pending.IntentID == in.ID && sameValue(in, st) {
 		// Applied before a crash, not recorded: record it now.
-		return x.recordApplied(ctx, msg, in, st, pol, rc, providers.Result{Outcome: providers.Applied}, st.Pending.Started, "recovered after restart")
+		return x.recordApplied(ctx, msg, in, st, rev, pol, rc, providers.Result{Outcome: providers.Applied}, st.Pending.Started, "recovered after restart")
 	}
 	g = CheckGuards(GuardInput{Intent: in, State: st, Caps: rc, Policy: pol, Cycle: acct.Cycle, Now: now})
 	switch g.Kind {
@@ -346,11 +388,19 @@ func (x *Executor) process(ctx context.Context, msg jetstream.Msg, in *Intent) e
 	}
 	rev, err = x.Store.Put(ctx, st, rev)
 	if errors.Is(err, ErrConflict) {
-		// Someone else touched the target: look again shortly.
-		return msg.NakWithDelay(50 * time.Millisecond)
+		// Someone else touched the target since it was read: go through
+		// the checks again with what they wrote.
+		return errWriteAheadConflict
 	}
 	if err != nil {
 		return err
+	}
+	if x.Cache != nil {
+		// The engine sees the change in flight at once, and the KV
+		// watcher need not decode what the cache already holds. A copy:
+		// st changes further below.
+		cp := *st
+		x.Cache.Set(&cp, rev)
 	}
 
 	if err := acct.Limiter.Wait(ctx); err != nil {
@@ -359,7 +409,7 @@ func (x *Executor) process(ctx context.Context, msg jetstream.Msg, in *Intent) e
 	res, err := x.apply(ctx, msg, acct, in, rt.Executor.AckWait)
 	now = x.Now()
 	if err == nil {
-		return x.recordApplied(ctx, msg, in, st, pol, rc, res, now, in.Reason)
+		return x.recordApplied(ctx, msg, in, st, rev, pol, rc, res, now, in.Reason)
 	}
 	return x.failed(ctx, msg, in, st, rev, rc, err, rt)
 }
@@ -430,8 +480,9 @@ func (x *Executor) apply(ctx context.Context, msg jetstream.Msg, acct *Account, 
 
 // recordApplied records an accepted change. The value it changed from comes
 // from the write-ahead record: after a crash the live value already is the
-// new one, and a downgrade must still be counted.
-func (x *Executor) recordApplied(ctx context.Context, msg jetstream.Msg, in *Intent, seen *TargetState, pol *policy.Policy, rc providers.ResourceCaps, res providers.Result, at time.Time, reason string) error {
+// new one, and a downgrade must still be counted. seen is the target's state
+// at KV revision rev, with what the live read observed.
+func (x *Executor) recordApplied(ctx context.Context, msg jetstream.Msg, in *Intent, seen *TargetState, rev uint64, pol *policy.Policy, rc providers.ResourceCaps, res providers.Result, at time.Time, reason string) error {
 	from, fromKnown := seen.Value, seen.Known
 	if p := seen.Pending; p != nil && p.IntentID == in.ID {
 		from, fromKnown = p.From, p.FromKnown
@@ -469,7 +520,7 @@ func (x *Executor) recordApplied(ctx context.Context, msg jetstream.Msg, in *Int
 	if res.OrderID != "" {
 		e.Reason += "; order " + res.OrderID
 	}
-	return x.finish(ctx, msg, in, e, mutate)
+	return x.finishOver(ctx, msg, in, e, mutate, seen, rev)
 }
 
 func (x *Executor) failed(ctx context.Context, msg jetstream.Msg, in *Intent, st *TargetState, rev uint64, rc providers.ResourceCaps, err error, rt *Runtime) error {

@@ -12,10 +12,6 @@ type Metrics struct {
 	Executions       *prometheus.CounterVec
 	ExecutionLatency *prometheus.HistogramVec
 	ProviderCalls    *prometheus.CounterVec
-	TargetValue      *prometheus.GaugeVec
-	Utilisation      *prometheus.GaugeVec
-	CooldownLeft     *prometheus.GaugeVec
-	DowngradesLeft   *prometheus.GaugeVec
 	MissingData      *prometheus.CounterVec
 	SourceQueries    *prometheus.CounterVec
 	Events           *prometheus.CounterVec
@@ -23,11 +19,19 @@ type Metrics struct {
 	TerminalFailures *prometheus.CounterVec
 	EvaluationsTotal prometheus.Counter
 	TickDuration     *prometheus.HistogramVec
+
+	// Targets exports the per-target gauges (value, utilisation,
+	// cooldown, downgrades left) of the engine attached with attach.
+	Targets *targetMetrics
 }
+
+// attach makes the per-target gauges those of e's runners.
+func (m *Metrics) attach(e *Engine) { m.Targets.engine.Store(e) }
 
 // NewMetrics creates and registers the metrics.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
+		Targets: newTargetMetrics(),
 		Decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "specscale_decisions_total", Help: "Evaluator decisions that asked for a change or were blocked by a guard, by policy, action and reason.",
 		}, []string{"policy", "action", "reason"}),
@@ -44,18 +48,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		ProviderCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "specscale_provider_calls_total", Help: "Provider API calls, by account, operation and result class.",
 		}, []string{"account", "op", "result"}),
-		TargetValue: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "specscale_target_value", Help: "Each target's current value as last read or applied.",
-		}, []string{"policy", "target"}),
-		Utilisation: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "specscale_target_utilisation", Help: "Each target's utilisation (metric ÷ current value) at its last evaluation.",
-		}, []string{"policy", "target"}),
-		CooldownLeft: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "specscale_cooldown_remaining_seconds", Help: "Seconds until the target's provider lock ends.",
-		}, []string{"policy", "target"}),
-		DowngradesLeft: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "specscale_downgrades_left", Help: "Downgrades left in the target's billing cycle (-1: no limit).",
-		}, []string{"policy", "target"}),
 		MissingData: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "specscale_missing_data_total", Help: "Evaluations that found no usable sample, by policy.",
 		}, []string{"policy"}),
@@ -80,7 +72,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"policy"}),
 	}
 	reg.MustRegister(m.Decisions, m.IntentsPublished, m.Executions, m.ExecutionLatency, m.ProviderCalls,
-		m.TargetValue, m.Utilisation, m.CooldownLeft, m.DowngradesLeft, m.MissingData, m.SourceQueries,
-		m.Events, m.ConfigReloads, m.TerminalFailures, m.EvaluationsTotal, m.TickDuration)
+		m.MissingData, m.SourceQueries, m.Events, m.ConfigReloads, m.TerminalFailures, m.EvaluationsTotal, m.TickDuration,
+		m.Targets)
 	return m
 }

@@ -93,10 +93,11 @@ type Reconciler struct {
 	Owns func(policy string) bool
 }
 
-// Run reconciles until ctx ends.
+// Run reconciles every Interval, and at once when kicked, until ctx ends.
+// The first pass is the caller's: the daemon makes it before it reports
+// ready, and a second one straight after would read every target again.
 func (r *Reconciler) Run(ctx context.Context) error {
 	for {
-		r.Pass(ctx)
 		t := time.NewTimer(r.Interval)
 		select {
 		case <-ctx.Done():
@@ -106,6 +107,7 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		case <-r.Kick:
 			t.Stop()
 		}
+		r.Pass(ctx)
 	}
 }
 

@@ -369,6 +369,14 @@ func (c *StateCache) Set(st *TargetState, rev uint64) {
 	c.states[key] = cachedState{st: st, rev: rev}
 }
 
+// holds reports whether the cache has key at revision rev or later.
+func (c *StateCache) holds(key string, rev uint64) bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	cur, ok := c.states[key]
+	return ok && cur.rev >= rev
+}
+
 // All returns every cached state.
 func (c *StateCache) All() []*TargetState {
 	c.mu.RLock()
@@ -405,6 +413,11 @@ func (c *StateCache) Run(ctx context.Context, kv jetstream.KeyValue) error {
 				c.mu.Lock()
 				delete(c.states, key)
 				c.mu.Unlock()
+				continue
+			}
+			if c.holds(key, e.Revision()) {
+				// An executor that wrote this revision has cached it
+				// already: decoding it again is wasted work.
 				continue
 			}
 			var st TargetState

@@ -54,6 +54,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		newSimcloudCmd(),
 		newStatusCmd(),
 		newBoostCmd(),
+		newBenchCmd(),
 	)
 	return root
 }

@@ -34,7 +34,7 @@ var (
 
 // binaries builds specscale and nats-server once per test run. nats-server
 // comes from the nats-server/v2 version go.mod pins.
-func binaries(t *testing.T) (specscale, natsServer string) {
+func binaries(t testing.TB) (specscale, natsServer string) {
 	t.Helper()
 	binOnce.Do(func() {
 		binDir, binErr = os.MkdirTemp("", "specscale-e2e-bin-")
@@ -66,7 +66,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -147,6 +147,9 @@ type Cloud struct {
 	tokens    map[string]tokenRecord
 	stats     Stats
 	hang      chan struct{}
+
+	// tokensWalked is when expired tokens were last dropped.
+	tokensWalked time.Time
 }
 
 // Option configures a Cloud.
@@ -514,8 +517,23 @@ func (c *Cloud) settleLocked(in *Instance) {
 			delete(in.Temps, r)
 		}
 	}
+	c.forgetTokensLocked(now)
+}
+
+// forgetTokensLocked drops idempotency tokens older than TokenMemory. It
+// walks every token, so it runs at most once per sixteenth of the memory
+// rather than on every call: once per call made the cloud's cost grow with
+// the calls it had answered (16 % of the CPU of an intent-throughput
+// benchmark after 3,000 intents). Apply checks a token's age itself, so
+// an old token is never honoured between walks.
+func (c *Cloud) forgetTokensLocked(now time.Time) {
+	mem := c.rules.TokenMemory
+	if mem <= 0 || now.Sub(c.tokensWalked) < mem/16 {
+		return
+	}
+	c.tokensWalked = now
 	for tok, rec := range c.tokens {
-		if c.rules.TokenMemory > 0 && now.Sub(rec.At) > c.rules.TokenMemory {
+		if now.Sub(rec.At) > mem {
 			delete(c.tokens, tok)
 		}
 	}
@@ -583,7 +601,7 @@ func (c *Cloud) Apply(ch providers.Change) (Entry, *APIError) {
 	now := c.now()
 
 	if ch.Token != "" {
-		if rec, ok := c.tokens[ch.Token]; ok {
+		if rec, ok := c.tokens[ch.Token]; ok && (c.rules.TokenMemory <= 0 || now.Sub(rec.At) <= c.rules.TokenMemory) {
 			if rec.Params != paramsOf(ch) {
 				return Entry{}, c.refuse(CodeTokenMismatch, "The request uses the same client token as a previous, but non-identical request.")
 			}

@@ -8,12 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/http"
+	"net/url"
 	"time"
 
-	"github.com/prometheus/client_golang/api"
-	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	promcfg "github.com/prometheus/common/config"
-	"github.com/prometheus/common/model"
 
 	"github.com/specscale/specscale/policy"
 )
@@ -33,13 +32,14 @@ func Usable(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 // result vector out to the targets by the policy's label.
 type Prometheus struct {
 	Name    string
-	API     v1.API
+	URL     *url.URL
+	HTTP    *http.Client
 	Timeout time.Duration
 }
 
 // NewPrometheus builds a source from Prometheus' own http_config, so basic
 // auth, bearer tokens and TLS work as they do in Prometheus.
-func NewPrometheus(name, url string, hc promcfg.HTTPClientConfig, timeout time.Duration) (*Prometheus, error) {
+func NewPrometheus(name, addr string, hc promcfg.HTTPClientConfig, timeout time.Duration) (*Prometheus, error) {
 	if err := hc.Validate(); err != nil {
 		return nil, fmt.Errorf("source %q: http_config: %w", name, err)
 	}
@@ -47,11 +47,11 @@ func NewPrometheus(name, url string, hc promcfg.HTTPClientConfig, timeout time.D
 	if err != nil {
 		return nil, fmt.Errorf("source %q: %w", name, err)
 	}
-	client, err := api.NewClient(api.Config{Address: url, RoundTripper: rt})
+	u, err := url.Parse(addr)
 	if err != nil {
 		return nil, fmt.Errorf("source %q: %w", name, err)
 	}
-	return &Prometheus{Name: name, API: v1.NewAPI(client), Timeout: timeout}, nil
+	return &Prometheus{Name: name, URL: u, HTTP: &http.Client{Transport: rt}, Timeout: timeout}, nil
 }
 
 // ErrNotVector is returned for a query whose result is not an instant
@@ -62,23 +62,16 @@ var ErrNotVector = errors.New("query result is not an instant vector")
 func (s *Prometheus) Poll(ctx context.Context, p *policy.Policy, now time.Time, fn func(string, float64)) error {
 	ctx, cancel := context.WithTimeout(ctx, s.Timeout)
 	defer cancel()
-	val, _, _, err := s.API.Query(ctx, p.Metric.Query, now, v1.WithTimeout(s.Timeout))
+	err := queryVector(ctx, s.HTTP, s.URL, p.Metric.Query, now, s.Timeout, p.Metric.Label, func(inst string, v float64) {
+		if Usable(v) {
+			fn(inst, v)
+		}
+	})
+	if errors.Is(err, ErrNotVector) {
+		return fmt.Errorf("source %q: policy %q: %w", s.Name, p.Name, err)
+	}
 	if err != nil {
 		return fmt.Errorf("source %q: query for policy %q: %w", s.Name, p.Name, err)
-	}
-	vec, ok := val.(model.Vector)
-	if !ok {
-		return fmt.Errorf("source %q: policy %q: %w (got %s)", s.Name, p.Name, ErrNotVector, val.Type())
-	}
-	label := model.LabelName(p.Metric.Label)
-	for _, smp := range vec {
-		inst, ok := smp.Metric[label]
-		if !ok {
-			continue
-		}
-		if v := float64(smp.Value); Usable(v) {
-			fn(string(inst), v)
-		}
 	}
 	return nil
 }
