@@ -642,6 +642,8 @@ func (c *Config) checkPolicy(p *policy.Policy, opts LoadOptions) strictyaml.Diag
 			errf([]string{"metric", "query"}, "required for prometheus source %q", src)
 		case s.Type == SourceNATS && p.Metric.Query != "":
 			errf([]string{"metric", "query"}, "nats source %q takes no query: samples arrive on specscale.metrics.<target>", src)
+		case s.Type != SourcePrometheus && p.Metric.ScrapeJob != "":
+			errf([]string{"metric", "scrape_job"}, "only with a prometheus source; %q is of type %s", src, s.Type)
 		}
 	}
 	return d.Diags

@@ -75,6 +75,12 @@ type Metric struct {
 	// Label is the series label whose value is the instance ID (default
 	// "instance").
 	Label string `yaml:"label"`
+	// ScrapeJob, with a Prometheus source, names the scrape job whose
+	// samples the query reads: evaluations are then timed to run just
+	// after that job's scrapes land (learned from Prometheus' targets),
+	// instead of at a phase that may make every change wait most of an
+	// extra interval.
+	ScrapeJob string `yaml:"scrape_job"`
 	// Synthetic generates a waveform per target, for the quickstart and
 	// tests.
 	Synthetic *Waveform `yaml:"synthetic"`
@@ -391,6 +397,9 @@ func (p *Policy) validate(d *strictyaml.Decoder) {
 	case m.Synthetic == nil && m.Source == "":
 		errf(k("metric"), "required: a source (and query) or a synthetic waveform")
 	case m.Synthetic != nil:
+		if m.ScrapeJob != "" {
+			errf(k("metric", "scrape_job"), "only with a prometheus source")
+		}
 		if m.Synthetic.Period < 0 {
 			errf(k("metric", "synthetic", "period"), "must not be negative")
 		}

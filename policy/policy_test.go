@@ -51,6 +51,7 @@ func TestParseBrokenReportsEverything(t *testing.T) {
 		`testdata/broken.yaml:18:32: warning: policies[1].up.step: one step up (200%) from utilisation 0.5 lands at 0.167, below down.threshold 0.3: the policy will flap`,
 		`testdata/broken.yaml:20:11: policies[2].name: policy "flappy" is already defined at policies[1]`,
 		`testdata/broken.yaml:22:25: policies[2].metric.synthetic.period: required when amplitude is set`,
+		`testdata/broken.yaml:22:62: policies[2].metric.scrape_job: only with a prometheus source`,
 		`testdata/broken.yaml:24:32: policies[2].up.step: rung needs a ladder`,
 	}
 	got := strings.Split(diags.String(), "\n")

@@ -430,18 +430,36 @@ func (e *Engine) loop(ctx context.Context, r *runner) {
 	// whole interval.
 	tick := time.NewTicker(r.p.Interval)
 	defer tick.Stop()
+	ticks := tick.C
+	// A policy that follows its scrape job runs on a timer set to the
+	// next instant just after the job's scrapes.
+	var align *aligner
+	var timer *time.Timer
+	if ph, ok := r.poller.(source.Phaser); ok && r.p.Metric.ScrapeJob != "" {
+		tick.Stop()
+		align = newAligner(ph, r.p.Metric.ScrapeJob, r.p.Interval, e.Log.With(zap.String("policy", r.p.Name)))
+		timer = time.NewTimer(time.Hour)
+		defer timer.Stop()
+		ticks = timer.C
+	}
 	if !r.pushed {
 		e.tick(ctx, r)
+	}
+	if align != nil {
+		timer.Reset(align.wait(ctx, time.Now()))
 	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-tick.C:
+		case <-ticks:
 			if r.pushed {
 				e.staleSamples(ctx, r)
 			} else {
 				e.tick(ctx, r)
+			}
+			if align != nil {
+				timer.Reset(align.wait(ctx, time.Now()))
 			}
 		case s := <-r.samples:
 			if i, ok := r.index[s.instance]; ok {

@@ -20,12 +20,16 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	promcfg "github.com/prometheus/common/config"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/specscale/specscale/providers"
 	"github.com/specscale/specscale/providers/simcloud"
 	"github.com/specscale/specscale/scaler"
+	"github.com/specscale/specscale/scaler/source"
 )
+
+var promcfgNone = promcfg.HTTPClientConfig{}
 
 // freePort returns a loopback port that was free a moment ago.
 func freePort(t *testing.T) int {
@@ -171,7 +175,7 @@ policies: [policies.yaml]
 policies:
   - name: web
     targets: {provider: sim, resource: bandwidth_out, instances: [web-1, web-2]}
-    metric: {source: prom, query: 'max by (host) (tx_mbps)', label: host}
+    metric: {source: prom, query: 'max by (host) (tx_mbps)', label: host, scrape_job: exporter}
     evaluation_interval: 1s
     max: 100
     up:   {threshold: 0.8, for: 0s, step: 50%, cooldown: 1h}
@@ -221,5 +225,45 @@ policies:
 	}
 	if int(ok) > len(queries) {
 		t.Errorf("daemon counted %v queries, the proxy saw %d", ok, len(queries))
+	}
+}
+
+// The scrape phase learned from a real Prometheus' targets is when its
+// scrapes of the exporter happen: the offset into each second at which
+// the exporter is asked, plus the scrape's short duration.
+func TestPrometheusScrapePhase(t *testing.T) {
+	var mu sync.Mutex
+	var asked []time.Time
+	exporter := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		asked = append(asked, time.Now())
+		mu.Unlock()
+		fmt.Fprint(w, "# TYPE tx_mbps gauge\ntx_mbps{host=\"web-1\"} 45\n")
+	}))
+	defer exporter.Close()
+	prom := startPrometheus(t, exporter.Listener.Addr().String())
+	src, err := source.NewPrometheus("prom", prom, promcfgNone, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	phase, err := src.ScrapePhase(context.Background(), "exporter", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	last := asked[len(asked)-1]
+	mu.Unlock()
+	scrapedAt := time.Duration(last.UnixNano() % int64(time.Second))
+	// Distance on the circle of one second between the exporter's view and
+	// the phase Prometheus reports (start + duration).
+	d := (phase - scrapedAt + time.Second) % time.Second
+	if d > time.Second/2 {
+		d = time.Second - d
+	}
+	if d > 200*time.Millisecond {
+		t.Errorf("learned phase %v, but the exporter is scraped at %v into each second", phase, scrapedAt)
+	}
+	if _, err := src.ScrapePhase(context.Background(), "no-such-job", time.Second); err == nil {
+		t.Error("a job Prometheus does not scrape gave a phase")
 	}
 }

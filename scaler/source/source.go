@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/prometheus/client_golang/api"
+	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	promcfg "github.com/prometheus/common/config"
 
 	"github.com/specscale/specscale/policy"
@@ -35,6 +37,9 @@ type Prometheus struct {
 	URL     *url.URL
 	HTTP    *http.Client
 	Timeout time.Duration
+	// api serves everything but the query itself (the targets, for
+	// ScrapePhase), through client_golang over the same transport.
+	api v1.API
 }
 
 // NewPrometheus builds a source from Prometheus' own http_config, so basic
@@ -51,7 +56,11 @@ func NewPrometheus(name, addr string, hc promcfg.HTTPClientConfig, timeout time.
 	if err != nil {
 		return nil, fmt.Errorf("source %q: %w", name, err)
 	}
-	return &Prometheus{Name: name, URL: u, HTTP: &http.Client{Transport: rt}, Timeout: timeout}, nil
+	client, err := api.NewClient(api.Config{Address: addr, RoundTripper: rt})
+	if err != nil {
+		return nil, fmt.Errorf("source %q: %w", name, err)
+	}
+	return &Prometheus{Name: name, URL: u, HTTP: &http.Client{Transport: rt}, Timeout: timeout, api: v1.NewAPI(client)}, nil
 }
 
 // ErrNotVector is returned for a query whose result is not an instant
