@@ -58,8 +58,8 @@ func TestNextAligned(t *testing.T) {
 		{at(100, 200), s, 500 * time.Millisecond, at(100, 500)},
 		{at(100, 700), s, 500 * time.Millisecond, at(101, 500)},
 		{at(100, 500), s, 500 * time.Millisecond, at(101, 500)}, // strictly after now
-		{at(100, 0), 15 * s, 2 * s, at(107, 0)},                  // 105 is a multiple of 15
-		{at(100, 0), s, 1200 * time.Millisecond, at(100, 200)},   // a phase past the interval wraps
+		{at(100, 0), 15 * s, 2 * s, at(107, 0)},                 // 105 is a multiple of 15
+		{at(100, 0), s, 1200 * time.Millisecond, at(100, 200)},  // a phase past the interval wraps
 	}
 	for _, tt := range tests {
 		if got := NextAligned(tt.now, tt.interval, tt.phase); !got.Equal(tt.want) {
