@@ -49,11 +49,16 @@ import (
 // the daemon and queries/s in the steady state.
 //
 // It fails when prometheus is not installed (scripts/test installs it).
+//
+// Sub-benchmarks: align=scrape sets the policy's metric.scrape_job, so its
+// evaluations follow Prometheus' scrapes; align=none evaluates at whatever
+// offset from the scrapes the daemon started at.
 func BenchmarkPrometheusPath(b *testing.B) {
-	benchPrometheusPath(b, "1s")
+	b.Run("align=scrape", func(b *testing.B) { benchPrometheusPath(b, "1s", true) })
+	b.Run("align=none", func(b *testing.B) { benchPrometheusPath(b, "1s", false) })
 }
 
-func benchPrometheusPath(b *testing.B, interval string) {
+func benchPrometheusPath(b *testing.B, interval string, align bool) {
 	const n = 1000
 	promBin, err := exec.LookPath("prometheus")
 	if err != nil {
@@ -147,17 +152,21 @@ providers:
   - {name: sim, type: simulated, write_rate: 100, write_burst: 10, timeout: 5s, options: {url: %q}}
 policies: [policies.yaml]
 `, httpAddr, filepath.Join(dir, "data"), natsAddr, proxy.URL, cloudSrv.URL)
+	scrapeJob := ""
+	if align {
+		scrapeJob = ", scrape_job: edge"
+	}
 	pol := fmt.Sprintf(`
 policies:
   - name: edge
     targets: {provider: sim, resource: bandwidth_out, instances: [%s]}
-    metric: {source: prom, query: 'max by (host) (bench_tx_mbps)', label: host}
+    metric: {source: prom, query: 'max by (host) (bench_tx_mbps)', label: host%s}
     evaluation_interval: %s
     min: 10
     max: 1000
     up:   {threshold: 0.8, for: 0s, step: 10, cooldown: 0s}
     down: {threshold: 0.4, for: 1h}
-`, strings.Join(ids, ", "), interval)
+`, strings.Join(ids, ", "), scrapeJob, interval)
 	for name, content := range map[string]string{"specscale.yaml": cfg, "policies.yaml": pol} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
 			b.Fatal(err)
