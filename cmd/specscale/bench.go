@@ -140,7 +140,9 @@ func newBenchPrometheusCmd() *cobra.Command {
 		Short: "The Prometheus path: a metric change → scrape → query → change; and its cost",
 		Long: "Serve a gauge per target of the policy (--metric, labelled with the policy's label)\n" +
 			"on --listen for the deployment's Prometheus to scrape — add it to scrape_configs, and\n" +
-			"point the policy's query at it, such as max by (instance) (specscale_bench_load).\n" +
+			"point the policy's query at it, such as max by (instance) (specscale_bench_load);\n" +
+			"set the policy's metric.scrape_job to that scrape job's name so evaluations follow\n" +
+			"its scrapes.\n" +
 			"Then watch the steady state for --window (CPU and RSS of the daemon and of Prometheus,\n" +
 			"and the query rate, read from --daemon and --prometheus /metrics), and time --count\n" +
 			"changes of one target's gauge past the scale-up threshold to the decision and outcome.",
