@@ -69,6 +69,52 @@ func benchCloud(b *testing.B, n int, value float64) *simcloud.Cloud {
 	return c
 }
 
+// startReactionDaemon runs the daemon configured in dir on a simulated
+// cloud of n targets until the benchmark ends, and returns the cloud, the
+// daemon, a connection to its NATS server and the targets of its applied
+// events, as they arrive.
+func startReactionDaemon(b *testing.B, dir string, n int) (*timedCloud, *scaler.Daemon, *nats.Conn, <-chan string) {
+	b.Helper()
+	cloud := &timedCloud{Local: &simcloud.Local{Cloud: benchCloud(b, n, 100)}, notify: map[string]chan time.Time{}}
+	d, err := scaler.New(scaler.Options{ConfigPath: filepath.Join(dir, "specscale.yaml"), Log: zap.NewNop(),
+		Providers: map[string]providers.Provider{"sim": cloud}, Replica: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	b.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			b.Error(err)
+		}
+	})
+	select {
+	case <-d.Ready():
+	case err := <-done:
+		b.Fatalf("daemon stopped: %v", err)
+	}
+	nc, err := nats.Connect(d.NATSURL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(nc.Close)
+	applied := make(chan string, 16)
+	if _, err := nc.Subscribe(scaler.EventPrefix+string(scaler.EventApplied)+".>", func(m *nats.Msg) {
+		var e scaler.Event
+		if json.Unmarshal(m.Data, &e) == nil {
+			applied <- e.Target
+		}
+	}); err != nil {
+		b.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	return cloud, d, nc, applied
+}
+
 func benchInstances(n int) string {
 	ids := make([]string, n)
 	for i := range ids {
@@ -124,46 +170,7 @@ policies:
 			b.Fatal(err)
 		}
 	}
-	cloud := &timedCloud{Local: &simcloud.Local{Cloud: benchCloud(b, targets, 100)}, notify: map[string]chan time.Time{}}
-	d, err := scaler.New(scaler.Options{ConfigPath: filepath.Join(dir, "specscale.yaml"), Log: zap.NewNop(),
-		Providers: map[string]providers.Provider{"sim": cloud}, Replica: "bench"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			b.Error(err)
-		}
-	}()
-	select {
-	case <-d.Ready():
-	case err := <-done:
-		b.Fatalf("daemon stopped: %v", err)
-	}
-
-	nc, err := nats.Connect(d.NATSURL())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer nc.Close()
-	applied := make(chan string, 16)
-	sub, err := nc.Subscribe(scaler.EventPrefix+string(scaler.EventApplied)+".>", func(m *nats.Msg) {
-		var e scaler.Event
-		if json.Unmarshal(m.Data, &e) == nil {
-			applied <- e.Target
-		}
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer sub.Unsubscribe()
-	if err := nc.Flush(); err != nil {
-		b.Fatal(err)
-	}
+	cloud, _, nc, applied := startReactionDaemon(b, dir, targets)
 
 	value := make([]float64, targets)
 	for i := range value {
@@ -267,45 +274,7 @@ policies:
 			b.Fatal(err)
 		}
 	}
-	cloud := &timedCloud{Local: &simcloud.Local{Cloud: benchCloud(b, n, 100)}, notify: map[string]chan time.Time{}}
-	d, err := scaler.New(scaler.Options{ConfigPath: filepath.Join(dir, "specscale.yaml"), Log: zap.NewNop(),
-		Providers: map[string]providers.Provider{"sim": cloud}, Replica: "bench"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			b.Error(err)
-		}
-	}()
-	select {
-	case <-d.Ready():
-	case err := <-done:
-		b.Fatalf("daemon stopped: %v", err)
-	}
-	nc, err := nats.Connect(d.NATSURL())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer nc.Close()
-	applied := make(chan string, 16)
-	sub, err := nc.Subscribe(scaler.EventPrefix+string(scaler.EventApplied)+".>", func(m *nats.Msg) {
-		var e scaler.Event
-		if json.Unmarshal(m.Data, &e) == nil {
-			applied <- e.Target
-		}
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer sub.Unsubscribe()
-	if err := nc.Flush(); err != nil {
-		b.Fatal(err)
-	}
+	cloud, d, _, applied := startReactionDaemon(b, dir, n)
 	hc := &http.Client{Timeout: 30 * time.Second}
 	defer hc.CloseIdleConnections()
 	url := "http://" + d.HTTPAddr() + scaler.AlertmanagerPath
