@@ -129,7 +129,7 @@ scrape_configs:
 		rp.ServeHTTP(w, r)
 	}))
 	defer proxy.Close()
-	waitForB(b, 60*time.Second, "prometheus to have scraped the exporter", func() bool {
+	waitFor(b, 60*time.Second, "prometheus to have scraped the exporter", func() bool {
 		resp, err := http.Get("http://" + promAddr + "/api/v1/query?query=count(bench_tx_mbps)")
 		if err != nil {
 			return false
@@ -199,7 +199,7 @@ policies:
 			<-exited
 		}
 	}()
-	waitForB(b, 120*time.Second, "the daemon to be ready", func() bool {
+	waitFor(b, 120*time.Second, "the daemon to be ready", func() bool {
 		select {
 		case <-exited:
 			out, _ := os.ReadFile(logf.Name())
@@ -270,7 +270,7 @@ policies:
 		changed := time.Now()
 		values[k].Store(95) // utilisation 0.95: a step up
 		var at time.Time
-		waitForB(b, 30*time.Second, "the Apply of "+ids[k], func() bool {
+		waitFor(b, 30*time.Second, "the Apply of "+ids[k], func() bool {
 			l := cloud.Ledger()
 			for _, e := range l[min(before, len(l)):] {
 				if e.Instance == ids[k] {
@@ -308,16 +308,4 @@ policies:
 	b.ReportMetric(benchkit.MiB(mem.Anon), "rss-anon-MB")
 	b.ReportMetric(qps, "queries/s")
 	b.ReportMetric(benchkit.Load(), "load1")
-}
-
-// waitForB polls cond every 10 ms until it holds or the limit passes.
-func waitForB(b *testing.B, limit time.Duration, what string, cond func() bool) {
-	b.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			b.Fatalf("timed out after %s waiting for %s", limit, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
