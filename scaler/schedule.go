@@ -562,22 +562,11 @@ func (s *Scheduler) putRecord(ctx context.Context, key string, rec *FireRecord, 
 	if err != nil {
 		return 0, err
 	}
-	var nrev uint64
-	if rev == 0 {
-		nrev, err = s.KV.Create(ctx, key, b)
-		if errors.Is(err, jetstream.ErrKeyExists) {
-			return 0, ErrConflict
-		}
-	} else {
-		nrev, err = s.KV.Update(ctx, key, b, rev)
-	}
-	if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || isWrongLastSequence(err) {
-		return 0, ErrConflict
-	}
-	if err != nil {
+	nrev, err := putIfAt(ctx, s.KV, key, b, rev)
+	if err != nil && !errors.Is(err, ErrConflict) {
 		return 0, fmt.Errorf("write fire record %s: %w", key, err)
 	}
-	return nrev, nil
+	return nrev, err
 }
 
 // FireRecords returns every schedule's last handled fire, by

@@ -272,23 +272,31 @@ func (s *Store) Put(ctx context.Context, st *TargetState, rev uint64) (uint64, e
 	if err != nil {
 		return 0, err
 	}
-	key := st.Target.Key()
+	nrev, err := putIfAt(ctx, s.KV, st.Target.Key(), b, rev)
+	if err != nil && !errors.Is(err, ErrConflict) {
+		return 0, fmt.Errorf("write state of %s: %w", st.Target, err)
+	}
+	return nrev, err
+}
+
+// putIfAt writes value under key if the key is still at rev (0: it must
+// not exist), returning the new revision, or ErrConflict when another
+// writer came first.
+func putIfAt(ctx context.Context, kv jetstream.KeyValue, key string, value []byte, rev uint64) (uint64, error) {
 	var nrev uint64
+	var err error
 	if rev == 0 {
-		nrev, err = s.KV.Create(ctx, key, b)
+		nrev, err = kv.Create(ctx, key, value)
 		if errors.Is(err, jetstream.ErrKeyExists) {
 			return 0, ErrConflict
 		}
 	} else {
-		nrev, err = s.KV.Update(ctx, key, b, rev)
+		nrev, err = kv.Update(ctx, key, value, rev)
 	}
 	if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || isWrongLastSequence(err) {
 		return 0, ErrConflict
 	}
-	if err != nil {
-		return 0, fmt.Errorf("write state of %s: %w", st.Target, err)
-	}
-	return nrev, nil
+	return nrev, err
 }
 
 func isWrongLastSequence(err error) bool {
