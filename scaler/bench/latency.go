@@ -58,23 +58,7 @@ func Latency(ctx context.Context, e *Env, count int) (*Report, error) {
 		if err := e.NC.Publish(scaler.MetricPrefix+key, []byte(sample)); err != nil {
 			return r, err
 		}
-		var decided, ended bool
-		err := wait(ctx, events, e.Timeout, key, func(ev received) bool {
-			// The decision event is published after the intent, so the
-			// executor's outcome may arrive first: wait for both.
-			switch {
-			case ev.e.Type == scaler.EventDecision:
-				r.Decide.Add(ev.at.Sub(sent))
-				decided = true
-			case outcomes[ev.e.Type]:
-				r.Outcome.Add(ev.at.Sub(sent))
-				ended = true
-			case problems[ev.e.Type]:
-				r.problem(ev.e)
-				return ev.e.Type != scaler.EventDeferred
-			}
-			return decided && ended
-		})
+		err := r.reaction(ctx, events, e.Timeout, key, sent)
 		w.forget(key)
 		if err != nil {
 			return r, err
@@ -85,6 +69,28 @@ func Latency(ctx context.Context, e *Env, count int) (*Report, error) {
 	}
 	r.Elapsed = time.Since(start)
 	return r, nil
+}
+
+// reaction records the times from since to the target's decision event
+// and to its outcome event, waiting for both: the decision event is
+// published after the intent, so the executor's outcome may arrive first.
+// A problem event is recorded and ends the wait, unless it only defers.
+func (r *Report) reaction(ctx context.Context, events <-chan received, limit time.Duration, key string, since time.Time) error {
+	var decided, ended bool
+	return wait(ctx, events, limit, key, func(ev received) bool {
+		switch {
+		case ev.e.Type == scaler.EventDecision:
+			r.Decide.Add(ev.at.Sub(since))
+			decided = true
+		case outcomes[ev.e.Type]:
+			r.Outcome.Add(ev.at.Sub(since))
+			ended = true
+		case problems[ev.e.Type]:
+			r.problem(ev.e)
+			return ev.e.Type != scaler.EventDeferred
+		}
+		return decided && ended
+	})
 }
 
 // wait feeds events to fn until it returns true, the limit passes or ctx

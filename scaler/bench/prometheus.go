@@ -147,23 +147,7 @@ func Prometheus(ctx context.Context, e *Env, opts PrometheusOptions) (*Report, e
 		events := w.expect(t.Key())
 		changed := time.Now()
 		x.set(t.Instance, above(st.Value, p.Up.Threshold))
-		var decided, ended bool
-		err = wait(ctx, events, e.Timeout, t.Key(), func(ev received) bool {
-			// The decision event is published after the intent, so the
-			// executor's outcome may arrive first: wait for both.
-			switch {
-			case ev.e.Type == scaler.EventDecision:
-				r.Decide.Add(ev.at.Sub(changed))
-				decided = true
-			case outcomes[ev.e.Type]:
-				r.Outcome.Add(ev.at.Sub(changed))
-				ended = true
-			case problems[ev.e.Type]:
-				r.problem(ev.e)
-				return ev.e.Type != scaler.EventDeferred
-			}
-			return decided && ended
-		})
+		err = r.reaction(ctx, events, e.Timeout, t.Key(), changed)
 		w.forget(t.Key())
 		if err != nil {
 			return r, err
